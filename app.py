@@ -1,0 +1,49 @@
+"""cnnviz router: page config, the shared sidebar, and the lesson navigation.
+
+Run with `streamlit run app.py`. Each lesson is a short script in pages/; the library code
+lives in cnnviz/. Pages that need no model never import TensorFlow.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+from cnnviz.device import device_name
+from cnnviz.ui.widgets import projector_toggle
+
+st.set_page_config(page_title="cnnviz: a CNN lab", page_icon="🧠", layout="wide")
+
+_PAGES = Path(__file__).parent / "pages"
+
+
+def _page(file: str, title: str, icon: str, *, default: bool = False):
+    return st.Page(str(_PAGES / file), title=title, icon=icon, default=default, url_path=file.removesuffix(".py"))
+
+
+def _existing(*specs):
+    # List only lessons whose page file exists, so a half-built lesson never shows a dead link.
+    return [_page(*spec[:3], **(spec[3] if len(spec) > 3 else {})) for spec in specs if (_PAGES / spec[0]).exists()]
+
+
+sections = {
+    "": _existing(("home.py", "Home", "🏠", {"default": True})),
+    "Convolution": _existing(
+        ("kernels.py", "Kernels", "🔲"),
+        ("gabor.py", "Gabor filters", "🌊"),
+        ("steps.py", "Step by step", "👣"),
+    ),
+    "Inside a CNN": _existing(
+        ("architecture.py", "Architecture", "🏗️"),
+        ("activations.py", "Activations", "💡"),
+        ("filters.py", "Filters", "🎨"),
+        ("gradcam.py", "Grad-CAM", "🔥"),
+    ),
+    "Train": _existing(("train.py", "Train a CNN", "🏋️")),
+}
+navigation = st.navigation({name: pages for name, pages in sections.items() if pages})
+
+with st.sidebar:
+    st.caption(f"Compute device: **{device_name()}**")
+    projector_toggle()
+
+navigation.run()

@@ -1,0 +1,125 @@
+"""Arrays -> plotly figures. No computation happens here beyond scaling for display.
+
+Colour maps are colour-blind safe by default: "cividis"/"viridis" for magnitudes and the
+blue–red "RdBu" diverging map (reversed so that positive is red) for signed values.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import plotly.graph_objects as go
+
+__all__ = [
+    "SEQUENTIAL",
+    "DIVERGING",
+    "set_projector_mode",
+    "projector_mode",
+    "image_figure",
+    "heatmap",
+    "kernel_figure",
+    "style",
+]
+
+SEQUENTIAL = "Viridis"
+DIVERGING = "RdBu_r"
+# Per thread: each Streamlit session runs its script in its own thread, and one student's
+# projector switch must not change another student's figures.
+_LOCAL = threading.local()
+
+
+def set_projector_mode(on: bool) -> None:
+    """Large type and thicker lines for figures made after this call, in this thread."""
+    _LOCAL.projector = bool(on)
+
+
+def projector_mode() -> bool:
+    """Whether figures are being made for a projector."""
+    return getattr(_LOCAL, "projector", False)
+
+
+def style(fig: go.Figure, *, title: str | None = None, height: int | None = None) -> go.Figure:
+    """Shared layout: tight margins, readable fonts (bigger in projector mode)."""
+    big = projector_mode()
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=24 if big else 15)) if title else None,
+        margin=dict(l=8, r=8, t=48 if title else 8, b=8),
+        font=dict(size=20 if big else 13),
+        height=height,
+    )
+    return fig
+
+
+def image_figure(img: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
+    """An RGB uint8 image (H, W, 3), or a grayscale (H, W) array, as a figure with hover values."""
+    arr = np.asarray(img)
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        fig = go.Figure(go.Image(z=arr, hovertemplate="x=%{x}, y=%{y}<br>RGB=%{z}<extra></extra>"))
+    else:
+        arr2 = arr[..., 0] if arr.ndim == 3 else arr
+        fig = go.Figure(
+            go.Heatmap(z=arr2, colorscale="Gray", showscale=False, hovertemplate="x=%{x}, y=%{y}<br>value=%{z:.4g}<extra></extra>")
+        )
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False)
+    fig.update_xaxes(constrain="domain", showticklabels=False)
+    return style(fig, title=title, height=height)
+
+
+def heatmap(
+    z: np.ndarray,
+    *,
+    title: str | None = None,
+    colorscale: str | None = None,
+    zmid: float | None = None,
+    zmin: float | None = None,
+    zmax: float | None = None,
+    show_values: bool = False,
+    height: int | None = None,
+    showscale: bool = True,
+) -> go.Figure:
+    """A 2-D array as a heat map with square pixels, row 0 at the top.
+
+    `zmid` centres a diverging scale (use 0 for signed outputs). NaNs are never produced here:
+    a constant array simply shows one colour.
+    """
+    z = np.nan_to_num(np.asarray(z, dtype=np.float64))
+    text = None
+    if show_values:
+        text = np.vectorize(lambda v: f"{v:.3g}")(z)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            colorscale=colorscale or (DIVERGING if zmid is not None else SEQUENTIAL),
+            zmid=zmid,
+            zmin=zmin,
+            zmax=zmax,
+            text=text,
+            texttemplate="%{text}" if show_values else None,
+            textfont=dict(size=22 if projector_mode() else 14),
+            showscale=showscale,
+            hovertemplate="row=%{y}, col=%{x}<br>value=%{z:.4g}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
+    fig.update_xaxes(constrain="domain", side="top")
+    if z.shape[0] > 32 or z.shape[1] > 32:
+        fig.update_xaxes(showticklabels=False)
+        fig.update_yaxes(showticklabels=False)
+    return style(fig, title=title, height=height)
+
+
+def kernel_figure(kernel: np.ndarray, *, title: str | None = "Kernel", height: int | None = None) -> go.Figure:
+    """A kernel as a diverging heat map with its numbers written in each cell."""
+    k = np.asarray(kernel, dtype=np.float64)
+    bound = float(np.abs(k).max()) or 1.0
+    return heatmap(
+        k,
+        title=title,
+        colorscale=DIVERGING,
+        zmid=0.0,
+        zmin=-bound,
+        zmax=bound,
+        show_values=k.size <= 15 * 15,
+        height=height,
+    )

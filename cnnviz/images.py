@@ -1,0 +1,318 @@
+"""Safe image loading, sample images, resizing and overlays.
+
+Uploaded bytes are hostile until proven otherwise: `load_image` sniffs the format from the
+content (never the filename), refuses decompression bombs, and always returns a plain
+HxWx3 uint8 RGB array or raises `ImageError` with a message a student can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image, ImageOps
+
+__all__ = [
+    "ImageError",
+    "MAX_PIXELS",
+    "DISPLAY_MAX_SIDE",
+    "load_image",
+    "sample_names",
+    "sample_image",
+    "to_gray",
+    "to_float",
+    "downscale_for_display",
+    "resize",
+    "normalize",
+    "overlay",
+    "colorize",
+    "colormap_lut",
+    "to_png_bytes",
+]
+
+#: Largest image we decode (about 40 megapixels: a big phone photo fits, a bomb does not).
+MAX_PIXELS = 40_000_000
+#: Longest side we compute on in the interactive pages; larger images are downscaled with a note.
+DISPLAY_MAX_SIDE = 1024
+_ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
+
+
+class ImageError(ValueError):
+    """The bytes are not an image we can safely use; the message says why."""
+
+
+def load_image(data: bytes) -> np.ndarray:
+    """Decode untrusted image bytes into an RGB array.
+
+    Accepts PNG, JPEG, WebP, BMP and GIF only, sniffed from the content. Applies the EXIF
+    orientation, composites transparency onto white, rescales 16-bit data to 8 bits and keeps
+    the first frame of an animation.
+
+    Args:
+        data: the raw file content.
+
+    Returns:
+        (H, W, 3) uint8 array.
+
+    Raises:
+        ImageError: empty, unknown, truncated, oversized or otherwise unreadable input.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ImageError(f"Expected the image file's bytes. Received {type(data).__name__}.")
+    data = bytes(data)
+    if not data:
+        raise ImageError("The file is empty. Expected a PNG, JPEG, WebP, BMP or GIF image.")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; make both errors.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=_ALLOWED_FORMATS)
+            w, h = img.size
+            if w < 1 or h < 1:
+                raise ImageError(f"The image has no pixels ({w}×{h}).")
+            if w * h > MAX_PIXELS:
+                raise ImageError(
+                    f"The image is too large: {w}×{h} = {w * h:,} pixels. "
+                    f"Expected at most {MAX_PIXELS:,} pixels; please resize it first."
+                )
+            img.seek(0)  # first frame of an animated GIF/WebP
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb_array(img)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+        raise ImageError(f"The image is too large to open safely ({err}).") from err
+    except Image.UnidentifiedImageError as err:
+        raise ImageError(
+            "This file is not an image we can read. Expected PNG, JPEG, WebP, BMP or GIF "
+            "(other formats such as TIFF, EPS, SVG or HEIC are refused)."
+        ) from err
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, IndexError) as err:
+        raise ImageError(f"The image file is damaged or truncated and cannot be decoded ({err}).") from err
+    except Exception as err:  # noqa: BLE001 - a hostile file must never crash a page
+        raise ImageError(f"The image could not be decoded ({type(err).__name__}).") from err
+
+
+def _to_rgb_array(img: Image.Image) -> np.ndarray:
+    """Convert any Pillow mode to (H, W, 3) uint8 RGB."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit or float data: rescale its real range to 0..255 instead of clipping at 255.
+        arr = np.asarray(img, dtype=np.float64)
+        arr = _rescale_to_uint8(arr)
+        return np.repeat(arr[..., None], 3, axis=2)
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if mode in ("LA", "PA"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA" or img.mode == "La" or img.mode == "RGBa":
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, img)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def _rescale_to_uint8(arr: np.ndarray) -> np.ndarray:
+    arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi <= lo:
+        return np.zeros(arr.shape, dtype=np.uint8)
+    return np.round((arr - lo) / (hi - lo) * 255.0).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# Sample images: scikit-image ships these, so they work offline.
+# --------------------------------------------------------------------------------------------
+
+
+def _skimage(name: str) -> Callable[[], np.ndarray]:
+    def get() -> np.ndarray:
+        from skimage import data  # imported lazily: skimage.data is slow to import
+
+        return getattr(data, name)()
+
+    return get
+
+
+_SAMPLES: dict[str, tuple[Callable[[], np.ndarray], str]] = {
+    "astronaut": (_skimage("astronaut"), "Astronaut Eileen Collins (RGB portrait)"),
+    "camera": (_skimage("camera"), "Cameraman (the seed's 512×512 grayscale image)"),
+    "chelsea": (_skimage("chelsea"), "Chelsea the cat"),
+    "coffee": (_skimage("coffee"), "A cup of coffee"),
+    "coins": (_skimage("coins"), "Greek coins on a dark background"),
+    "horse": (_skimage("horse"), "Horse silhouette (binary)"),
+    "rocket": (_skimage("rocket"), "A rocket on its launch pad"),
+    "brick": (_skimage("brick"), "Brick wall texture"),
+    "grass": (_skimage("grass"), "Grass texture"),
+    "page": (_skimage("page"), "A page of printed text"),
+    "checkerboard": (_skimage("checkerboard"), "Checkerboard (sharp edges)"),
+    "text": (_skimage("text"), "Text on a textured background"),
+}
+
+
+def sample_names() -> list[str]:
+    """Names of the built-in sample images (all ship with scikit-image, no download)."""
+    return list(_SAMPLES)
+
+
+def sample_description(name: str) -> str:
+    """A one-line description of a sample image."""
+    return _SAMPLES[name][1]
+
+
+def sample_image(name: str) -> np.ndarray:
+    """A sample image as (H, W, 3) uint8 RGB.
+
+    Raises:
+        ImageError: unknown name.
+    """
+    if name not in _SAMPLES:
+        raise ImageError(f"Unknown sample image {name!r}. Expected one of {', '.join(_SAMPLES)}.")
+    arr = np.asarray(_SAMPLES[name][0]())
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    if arr.dtype != np.uint8:
+        arr = _rescale_to_uint8(arr.astype(np.float64))
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    return np.ascontiguousarray(arr[..., :3])
+
+
+# --------------------------------------------------------------------------------------------
+# Conversions
+# --------------------------------------------------------------------------------------------
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """(H, W, 3) or (H, W) -> (H, W) float32 luminance in the input's range (ITU-R 601-2)."""
+    img = np.asarray(img)
+    if img.ndim == 2:
+        return img.astype(np.float32)
+    rgb = img[..., :3].astype(np.float32)
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [0, 1]; float input is returned as float32 unchanged."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    return img.astype(np.float32)
+
+
+def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize (H, W[, C]) to size=(height, width) with Pillow's antialiased bicubic filter.
+
+    uint8 stays uint8; float input is resized per channel in float32.
+    """
+    h, w = int(size[0]), int(size[1])
+    if h < 1 or w < 1:
+        raise ImageError(f"Expected a positive target size. Received {h}×{w}.")
+    img = np.asarray(img)
+    if img.shape[0] == h and img.shape[1] == w:
+        return img.copy()
+    if img.dtype == np.uint8:
+        pil = Image.fromarray(img)
+        return np.asarray(pil.resize((w, h), Image.Resampling.BICUBIC))
+    chans = img[..., None] if img.ndim == 2 else img
+    out = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(chans[..., c].astype(np.float32), mode="F").resize(
+                    (w, h), Image.Resampling.BICUBIC
+                )
+            )
+            for c in range(chans.shape[-1])
+        ],
+        axis=-1,
+    )
+    return out[..., 0] if img.ndim == 2 else out
+
+
+def downscale_for_display(img: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> tuple[np.ndarray, str | None]:
+    """Shrink an image whose longest side exceeds `max_side`.
+
+    Returns:
+        (image, note): the note says what was done, or is None when nothing was.
+    """
+    h, w = img.shape[:2]
+    if max(h, w) <= max_side:
+        return img, None
+    scale = max_side / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    return resize(img, (nh, nw)), f"Large image {w}×{h} was downscaled to {nw}×{nh} for speed."
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """Min-max scale to [0, 1] as float32; a constant array maps to zeros (never NaN)."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float32))
+    lo, hi = float(x.min()) if x.size else 0.0, float(x.max()) if x.size else 0.0
+    if hi - lo <= 1e-12:
+        return np.zeros_like(x, dtype=np.float32)
+    return (x - lo) / (hi - lo)
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, *, alpha: float = 0.45, cmap: str = "viridis") -> np.ndarray:
+    """Blend a [0, 1] heat map (h, w) over an RGB image, resizing the map to the image.
+
+    Returns:
+        (H, W, 3) uint8.
+    """
+    rgb = np.asarray(image)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=2)
+    rgb = to_float(rgb)
+    if rgb.max() > 1.0:
+        rgb = normalize(rgb)
+    heat = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0.0, 1.0)
+    if heat.shape != rgb.shape[:2]:
+        heat = np.clip(resize(heat, rgb.shape[:2]), 0.0, 1.0)
+    colored = colormap_lut(cmap)[np.round(heat * 255).astype(np.int64)]
+    out = (1 - alpha) * rgb + alpha * colored
+    return np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
+
+
+def colormap_lut(name: str = "viridis") -> np.ndarray:
+    """A (256, 3) float32 lookup table in [0, 1] for a plotly colour scale name.
+
+    We reuse plotly's colour scales (already a dependency) rather than adding matplotlib.
+    """
+    from plotly.colors import get_colorscale, unlabel_rgb  # noqa: PLC0415 - slow import
+
+    scale = get_colorscale(name)
+    pos = np.array([p for p, _ in scale], dtype=np.float64)
+    cols = []
+    for _, c in scale:
+        if c.startswith("#"):
+            c = "rgb" + str(tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)))
+        cols.append(unlabel_rgb(c))
+    cols = np.array(cols, dtype=np.float64) / 255.0
+    t = np.linspace(0, 1, 256)
+    return np.stack([np.interp(t, pos, cols[:, k]) for k in range(3)], axis=1).astype(np.float32)
+
+
+def colorize(x: np.ndarray, *, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """Map a 2-D array through a colour scale to (H, W, 3) uint8; constant input never gives NaN."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float64))
+    lo = float(x.min()) if vmin is None else float(vmin)
+    hi = float(x.max()) if vmax is None else float(vmax)
+    t = np.zeros_like(x) if hi - lo <= 1e-12 else np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    if hi - lo <= 1e-12 and vmin is not None and vmax is not None:
+        t = np.full_like(x, 0.5)
+    rgb = colormap_lut(cmap)[np.round(t * 255).astype(np.int64)]
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+def to_png_bytes(img: np.ndarray) -> bytes:
+    """Encode (H, W), (H, W, 1) or (H, W, 3) to PNG; float data is min-max scaled to 0..255."""
+    arr = np.asarray(img)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.dtype != np.uint8:
+        arr = np.round(normalize(arr) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""Streamlit glue: the only package in cnnviz that imports streamlit."""

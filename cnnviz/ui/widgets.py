@@ -1,0 +1,155 @@
+"""Shared widgets: the image picker, downloads, error display, projector mode."""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable
+
+import numpy as np
+import streamlit as st
+
+from cnnviz import figures, images
+
+__all__ = [
+    "image_picker",
+    "download_image",
+    "download_array",
+    "show_error",
+    "safe_text",
+    "projector_toggle",
+]
+
+_SHARED_SAMPLE = "shared.sample"
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _sample(name: str) -> np.ndarray:
+    return images.sample_image(name)
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def _decode(data: bytes) -> np.ndarray:
+    # Cached by the bytes' hash, so thirty students uploading the same file decode it once.
+    return images.load_image(data)
+
+
+def image_picker(
+    prefix: str,
+    *,
+    default: str = "camera",
+    max_side: int = images.DISPLAY_MAX_SIDE,
+    label: str = "Image",
+) -> tuple[np.ndarray, str]:
+    """A sample-image select box next to an uploader; returns (RGB uint8 image, its name).
+
+    The sample choice is shared by every page (it persists when the student switches lesson).
+    A bad upload shows a clear message and falls back to the sample; a large one is downscaled
+    for speed with a visible note.
+    """
+    names = images.sample_names()
+    current = st.session_state.get(_SHARED_SAMPLE, default)
+    if current not in names:
+        current = default
+
+    def remember() -> None:
+        st.session_state[_SHARED_SAMPLE] = st.session_state[f"{prefix}.sample"]
+
+    col_a, col_b = st.columns([1, 1])
+    with col_a:
+        sample = st.selectbox(
+            f"{label}: sample",
+            names,
+            index=names.index(current),
+            key=f"{prefix}.sample",
+            on_change=remember,
+            format_func=lambda n: f"{n} — {images.sample_description(n)}",
+            help="These images ship with scikit-image, so they work offline.",
+        )
+    with col_b:
+        upload = st.file_uploader(
+            "…or upload your own",
+            type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
+            key=f"{prefix}.upload",
+            help="PNG, JPEG, WebP, BMP or GIF. The content is checked, not just the name.",
+        )
+    img, name = None, sample
+    if upload is not None:
+        try:
+            img = _decode(upload.getvalue())
+            name = upload.name
+        except images.ImageError as err:
+            st.error(f"Could not use {safe_text(upload.name)!s}: {err} Showing the sample image instead.")
+    if img is None:
+        img = _sample(sample)
+    img, note = images.downscale_for_display(img, max_side)
+    if note:
+        st.caption(f"ℹ️ {note}")
+    return img, name
+
+
+def safe_text(text: object, limit: int = 120) -> str:
+    """User-controlled text (file names, layer names) made safe to show: escaped and shortened."""
+    s = str(text)
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return html.escape(s)
+
+
+def show_error(err: Exception) -> None:
+    """A friendly message for an expected error; never a traceback."""
+    st.error(str(err))
+
+
+def download_image(label: str, img: np.ndarray | Callable[[], np.ndarray], file_name: str, *, key: str) -> None:
+    """A PNG download button; `img` may be a function so the PNG is only encoded on click."""
+
+    def data() -> bytes:
+        return images.to_png_bytes(img() if callable(img) else img)
+
+    st.download_button(label, data=data, file_name=file_name, mime="image/png", key=key, on_click="ignore")
+
+
+def download_array(label: str, arr: np.ndarray, file_name: str, *, key: str) -> None:
+    """An array as .npy (exact numbers) or .csv (spreadsheet), encoded only when clicked."""
+    fmt = file_name.rsplit(".", 1)[-1].lower()
+
+    def data() -> bytes:
+        a = np.asarray(arr)
+        if fmt == "npy":
+            buf = io.BytesIO()
+            np.save(buf, a, allow_pickle=False)
+            return buf.getvalue()
+        return array_to_csv(a).encode()
+
+    mime = "application/octet-stream" if fmt == "npy" else "text/csv"
+    st.download_button(label, data=data, file_name=file_name, mime=mime, key=key, on_click="ignore")
+
+
+def array_to_csv(a: np.ndarray) -> str:
+    """2-D arrays as rows of numbers; (H, W, C) as one block per channel under a comment line."""
+    buf = io.StringIO()
+    if a.ndim == 2:
+        np.savetxt(buf, a, delimiter=",", fmt="%.6g")
+    else:
+        blocks = a.reshape(a.shape[0], a.shape[1], -1)
+        for c in range(blocks.shape[2]):
+            buf.write(f"# channel {c}\n")
+            np.savetxt(buf, blocks[:, :, c], delimiter=",", fmt="%.6g")
+    return buf.getvalue()
+
+
+def projector_toggle() -> bool:
+    """Sidebar toggle for large type in the app and thicker lines in figures."""
+    on = st.sidebar.toggle(
+        "Projector mode",
+        key="app.projector",
+        help="Large type and thick lines, readable from the back of a classroom.",
+    )
+    figures.set_projector_mode(on)
+    if on:
+        st.markdown(
+            "<style>html, body, [class*='st-'] {font-size: 1.25rem;} h1 {font-size: 3rem;}</style>",
+            unsafe_allow_html=True,
+        )
+    return on
