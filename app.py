@@ -17,12 +17,22 @@ _PAGES = Path(__file__).parent / "pages"
 
 
 def _page(file: str, title: str, icon: str, *, default: bool = False):
-    return st.Page(str(_PAGES / file), title=title, icon=icon, default=default, url_path=file.removesuffix(".py"))
+    return st.Page(
+        str(_PAGES / file),
+        title=title,
+        icon=icon,
+        default=default,
+        url_path=file.removesuffix(".py"),
+    )
 
 
 def _existing(*specs):
     # List only lessons whose page file exists, so a half-built lesson never shows a dead link.
-    return [_page(*spec[:3], **(spec[3] if len(spec) > 3 else {})) for spec in specs if (_PAGES / spec[0]).exists()]
+    return [
+        _page(*spec[:3], **(spec[3] if len(spec) > 3 else {}))
+        for spec in specs
+        if (_PAGES / spec[0]).exists()
+    ]
 
 
 sections = {

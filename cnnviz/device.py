@@ -16,7 +16,7 @@ __all__ = ["device_name"]
 
 
 def device_name() -> str:
-    """"GPU: <name>" when a GPU is usable, else "CPU". Never imports TensorFlow itself."""
+    """ "GPU: <name>" when a GPU is usable, else "CPU". Never imports TensorFlow itself."""
     if "tensorflow" in sys.modules:
         return _from_tensorflow()
     return _from_driver()
@@ -41,7 +41,11 @@ def _from_driver() -> str:
         return "CPU"
     try:
         out = subprocess.run(
-            [exe, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=5, check=False
+            [exe, "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return "CPU"

@@ -51,7 +51,9 @@ def style(fig: go.Figure, *, title: str | None = None, height: int | None = None
     return fig
 
 
-def image_figure(img: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
+def image_figure(
+    img: np.ndarray, *, title: str | None = None, height: int | None = None
+) -> go.Figure:
     """An RGB uint8 image (H, W, 3), or a grayscale (H, W) array, as a figure with hover values."""
     arr = np.asarray(img)
     if arr.ndim == 3 and arr.shape[2] == 3:
@@ -59,9 +61,16 @@ def image_figure(img: np.ndarray, *, title: str | None = None, height: int | Non
     else:
         arr2 = arr[..., 0] if arr.ndim == 3 else arr
         fig = go.Figure(
-            go.Heatmap(z=arr2, colorscale="Gray", showscale=False, hovertemplate="x=%{x}, y=%{y}<br>value=%{z:.4g}<extra></extra>")
+            go.Heatmap(
+                z=arr2,
+                colorscale="Gray",
+                showscale=False,
+                hovertemplate="x=%{x}, y=%{y}<br>value=%{z:.4g}<extra></extra>",
+            )
         )
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False)
+    fig.update_yaxes(
+        autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False
+    )
     fig.update_xaxes(constrain="domain", showticklabels=False)
     return style(fig, title=title, height=height)
 
@@ -109,7 +118,9 @@ def heatmap(
     return style(fig, title=title, height=height)
 
 
-def kernel_figure(kernel: np.ndarray, *, title: str | None = "Kernel", height: int | None = None) -> go.Figure:
+def kernel_figure(
+    kernel: np.ndarray, *, title: str | None = "Kernel", height: int | None = None
+) -> go.Figure:
     """A kernel as a diverging heat map with its numbers written in each cell."""
     k = np.asarray(kernel, dtype=np.float64)
     bound = float(np.abs(k).max()) or 1.0

@@ -91,7 +91,9 @@ def load_image(data: bytes) -> np.ndarray:
             "(other formats such as TIFF, EPS, SVG or HEIC are refused)."
         ) from err
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, IndexError) as err:
-        raise ImageError(f"The image file is damaged or truncated and cannot be decoded ({err}).") from err
+        raise ImageError(
+            f"The image file is damaged or truncated and cannot be decoded ({err})."
+        ) from err
     except Exception as err:  # noqa: BLE001 - a hostile file must never crash a page
         raise ImageError(f"The image could not be decoded ({type(err).__name__}).") from err
 
@@ -221,7 +223,7 @@ def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = np.stack(
         [
             np.asarray(
-                Image.fromarray(chans[..., c].astype(np.float32), mode="F").resize(
+                Image.fromarray(chans[..., c].astype(np.float32)).resize(
                     (w, h), Image.Resampling.BICUBIC
                 )
             )
@@ -232,7 +234,9 @@ def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out[..., 0] if img.ndim == 2 else out
 
 
-def downscale_for_display(img: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> tuple[np.ndarray, str | None]:
+def downscale_for_display(
+    img: np.ndarray, max_side: int = DISPLAY_MAX_SIDE
+) -> tuple[np.ndarray, str | None]:
     """Shrink an image whose longest side exceeds `max_side`.
 
     Returns:
@@ -255,7 +259,9 @@ def normalize(x: np.ndarray) -> np.ndarray:
     return (x - lo) / (hi - lo)
 
 
-def overlay(image: np.ndarray, heat: np.ndarray, *, alpha: float = 0.45, cmap: str = "viridis") -> np.ndarray:
+def overlay(
+    image: np.ndarray, heat: np.ndarray, *, alpha: float = 0.45, cmap: str = "viridis"
+) -> np.ndarray:
     """Blend a [0, 1] heat map (h, w) over an RGB image, resizing the map to the image.
 
     Returns:
@@ -294,7 +300,9 @@ def colormap_lut(name: str = "viridis") -> np.ndarray:
     return np.stack([np.interp(t, pos, cols[:, k]) for k in range(3)], axis=1).astype(np.float32)
 
 
-def colorize(x: np.ndarray, *, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+def colorize(
+    x: np.ndarray, *, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None
+) -> np.ndarray:
     """Map a 2-D array through a colour scale to (H, W, 3) uint8; constant input never gives NaN."""
     x = np.nan_to_num(np.asarray(x, dtype=np.float64))
     lo = float(x.min()) if vmin is None else float(vmin)

@@ -120,7 +120,9 @@ def preset(name: str) -> np.ndarray:
         KernelError: unknown name.
     """
     if name not in _PRESETS:
-        raise KernelError(f"Unknown kernel preset {name!r}. Expected one of: {', '.join(_PRESETS)}.")
+        raise KernelError(
+            f"Unknown kernel preset {name!r}. Expected one of: {', '.join(_PRESETS)}."
+        )
     return np.array(_PRESETS[name][0](), dtype=np.float64)
 
 
@@ -131,7 +133,9 @@ def preset_description(name: str) -> str:
 
 # A number: optional sign, digits with optional decimals or a leading-dot decimal, optional
 # exponent; or a simple fraction such as 1/9. Nothing else is accepted (no eval, no names).
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(/[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)?$")
+_NUMBER = re.compile(
+    r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(/[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)?$"
+)
 
 
 def parse_kernel(text: str, *, max_side: int = MAX_KERNEL_SIDE) -> np.ndarray:
@@ -158,14 +162,18 @@ def parse_kernel(text: str, *, max_side: int = MAX_KERNEL_SIDE) -> np.ndarray:
     lines = [ln.strip().strip(",") for ln in re.split(r"[;\n]", body)]
     lines = [ln for ln in lines if ln.strip()]
     if not lines:
-        raise KernelError("The kernel is empty. Expected rows of numbers such as '1 0 -1; 2 0 -2; 1 0 -1'.")
+        raise KernelError(
+            "The kernel is empty. Expected rows of numbers such as '1 0 -1; 2 0 -2; 1 0 -1'."
+        )
     rows: list[list[float]] = []
     for r, line in enumerate(lines, start=1):
         tokens = [t for t in re.split(r"[,\s]+", line) if t]
         row = []
         for tok in tokens:
             if not _NUMBER.match(tok):
-                raise KernelError(f"Row {r}: {tok[:20]!r} is not a number. Expected numbers such as 1, -0.5, 2e-3 or 1/9.")
+                raise KernelError(
+                    f"Row {r}: {tok[:20]!r} is not a number. Expected numbers such as 1, -0.5, 2e-3 or 1/9."
+                )
             num, _, den = tok.partition("/")
             if den and float(den) == 0.0:
                 raise KernelError(f"Row {r}: {tok[:20]!r} divides by zero.")

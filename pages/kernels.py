@@ -20,12 +20,18 @@ with left:
     img, img_name = image_picker(P)
     kernel, kernel_label = kernel_editor(P)
     colour = st.radio(
-        "Colour", ["Grayscale", "Per channel (RGB)"], horizontal=True, key=f"{P}.colour",
+        "Colour",
+        ["Grayscale", "Per channel (RGB)"],
+        horizontal=True,
+        key=f"{P}.colour",
         help="Per channel applies the same kernel to R, G and B separately.",
     )
     with st.expander("Padding, stride, dilation", expanded=True):
         pad_kind = st.selectbox(
-            "Padding", ["valid", "same", "full", "custom"], index=1, key=f"{P}.padding",
+            "Padding",
+            ["valid", "same", "full", "custom"],
+            index=1,
+            key=f"{P}.padding",
             help="valid: no padding, the output shrinks. same: pad so the output keeps the size "
             "(stride 1). full: every partial overlap counts.",
         )
@@ -33,14 +39,30 @@ with left:
         if pad_kind == "custom":
             pad_amount = st.number_input("Pixels on every side", 0, 64, 1, key=f"{P}.pad_amount")
         pad_mode = st.selectbox(
-            "Fill the border with", ["constant", "reflect", "edge", "wrap"], key=f"{P}.pad_mode",
-            format_func={"constant": "zeros (constant)", "reflect": "a mirror image (reflect)",
-                         "edge": "the edge pixel repeated (edge)", "wrap": "the opposite side (wrap)"}.get,
+            "Fill the border with",
+            ["constant", "reflect", "edge", "wrap"],
+            key=f"{P}.pad_mode",
+            format_func={
+                "constant": "zeros (constant)",
+                "reflect": "a mirror image (reflect)",
+                "edge": "the edge pixel repeated (edge)",
+                "wrap": "the opposite side (wrap)",
+            }.get,
         )
-        stride = st.slider("Stride", 1, 8, 1, key=f"{P}.stride", help="Step between windows; 2 halves the size.")
-        dilation = st.slider("Dilation", 1, 6, 1, key=f"{P}.dilation", help="Gap between kernel taps: a wider view with the same weights.")
+        stride = st.slider(
+            "Stride", 1, 8, 1, key=f"{P}.stride", help="Step between windows; 2 halves the size."
+        )
+        dilation = st.slider(
+            "Dilation",
+            1,
+            6,
+            1,
+            key=f"{P}.dilation",
+            help="Gap between kernel taps: a wider view with the same weights.",
+        )
         flip = st.toggle(
-            "True convolution (flip the kernel)", key=f"{P}.flip",
+            "True convolution (flip the kernel)",
+            key=f"{P}.flip",
             help="Keras and most deep-learning code compute correlation (no flip). "
             "Mathematical convolution rotates the kernel by 180° first (seed 001's 'with reversal').",
         )
@@ -51,7 +73,9 @@ if kernel is None:
 padding = int(pad_amount) if pad_kind == "custom" else pad_kind
 x = images.to_gray(img) if colour == "Grayscale" else img.astype(np.float32)
 try:
-    out = conv.conv2d(x, kernel, stride=stride, padding=padding, dilation=dilation, pad_mode=pad_mode, flip=flip)
+    out = conv.conv2d(
+        x, kernel, stride=stride, padding=padding, dilation=dilation, pad_mode=pad_mode, flip=flip
+    )
 except conv.ConvError as err:
     st.error(str(err))
     st.stop()
@@ -64,7 +88,11 @@ with left:
         index=0 if signed_default else 2,
         horizontal=True,
         key=f"{P}.display",
-        format_func={"signed": "signed (blue −, red +)", "absolute": "absolute value", "clip": "clipped to 0–255"}.get,
+        format_func={
+            "signed": "signed (blue −, red +)",
+            "absolute": "absolute value",
+            "clip": "clipped to 0–255",
+        }.get,
         help="Edge kernels sum to 0 and give negative numbers; a signed map shows both signs.",
     )
 
@@ -76,7 +104,11 @@ def render(y: np.ndarray) -> np.ndarray:
     if display == "absolute":
         a = np.abs(y)
         top = float(a.max())
-        return np.zeros(a.shape, np.uint8) if top <= 1e-12 else np.round(a / top * 255).astype(np.uint8)
+        return (
+            np.zeros(a.shape, np.uint8)
+            if top <= 1e-12
+            else np.round(a / top * 255).astype(np.uint8)
+        )
     bound = float(np.abs(y).max())
     if y.ndim == 2:
         return images.colorize(y, cmap=figures.DIVERGING, vmin=-bound, vmax=bound)
@@ -86,7 +118,9 @@ def render(y: np.ndarray) -> np.ndarray:
 
 shown = render(out)
 kh, kw = kernel.shape
-pads = conv.resolve_padding(x.shape[:2], kernel.shape, stride=stride, padding=padding, dilation=dilation)
+pads = conv.resolve_padding(
+    x.shape[:2], kernel.shape, stride=stride, padding=padding, dilation=dilation
+)
 _, formula_h = conv.output_size(x.shape[0], kh, stride, (pads[0], pads[1]), dilation)
 _, formula_w = conv.output_size(x.shape[1], kw, stride, (pads[2], pads[3]), dilation)
 shape_in = "×".join(str(s) for s in x.shape)
@@ -96,17 +130,24 @@ with right:
     c_in, c_k, c_out = st.columns([2, 1.3, 2])
     with c_in:
         st.markdown(f"**Input** {shape_in}")
-        st.image(img if colour != "Grayscale" else np.clip(x, 0, 255).astype(np.uint8), width="stretch")
+        st.image(
+            img if colour != "Grayscale" else np.clip(x, 0, 255).astype(np.uint8), width="stretch"
+        )
         st.caption(img_name)
     with c_k:
-        st.plotly_chart(figures.kernel_figure(kernel, title=f"Kernel {kh}×{kw}", height=300), key=f"{P}.kernel_fig")
+        st.plotly_chart(
+            figures.kernel_figure(kernel, title=f"Kernel {kh}×{kw}", height=300),
+            key=f"{P}.kernel_fig",
+        )
         st.caption(f"{kernel_label}; sum = {kernel.sum():.4g}" + ("; flipped" if flip else ""))
     with c_out:
         st.markdown(f"**Output** {shape_out}")
         st.image(shown, width="stretch")
         st.caption(f"min {out.min():.4g}, max {out.max():.4g}, mean {out.mean():.4g}")
 
-    st.markdown("**Output size**, per axis: ⌊(n + pad before + pad after − dilation·(k − 1) − 1) / stride⌋ + 1")
+    st.markdown(
+        "**Output size**, per axis: ⌊(n + pad before + pad after − dilation·(k − 1) − 1) / stride⌋ + 1"
+    )
     st.code(f"height: {formula_h}\nwidth:  {formula_w}", language=None)
     st.caption(
         f"Padding used (top, bottom, left, right) = {pads}; stride {stride}, dilation {dilation}, "

@@ -21,13 +21,25 @@ def fit_kernel(k: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out
 
 
-def kernel_editor(prefix: str, *, default: str = "sobel x") -> tuple[np.ndarray | None, str]:
+def kernel_editor(
+    prefix: str,
+    *,
+    default: str = "sobel x",
+    extra: dict[str, tuple[np.ndarray, str]] | None = None,
+) -> tuple[np.ndarray | None, str]:
     """Choose a kernel from presets, a grid editor or typed text.
+
+    Args:
+        prefix: the page's widget-key prefix.
+        default: the preset selected on first load.
+        extra: page-specific kernels listed before the presets, {name: (kernel, description)}
+            (the Step-by-step page adds seed 001's worked-example kernel).
 
     Returns:
         (kernel or None when the typed text is invalid (an error is shown), a short label).
     """
-    names = kernels.preset_names()
+    extra = extra or {}
+    names = [*extra, *kernels.preset_names()]
     source = st.radio(
         "Kernel from",
         ["Preset", "Edit grid", "Type text"],
@@ -41,21 +53,29 @@ def kernel_editor(prefix: str, *, default: str = "sobel x") -> tuple[np.ndarray 
         index=names.index(default) if default in names else 0,
         key=f"{prefix}.preset",
     )
-    base = kernels.preset(name)
+    base = np.array(extra[name][0], dtype=np.float64) if name in extra else kernels.preset(name)
     if source == "Preset":
-        st.caption(kernels.preset_description(name))
+        st.caption(extra[name][1] if name in extra else kernels.preset_description(name))
         return base, name
     if source == "Edit grid":
         c1, c2 = st.columns(2)
-        rows = c1.number_input("Rows", 1, kernels.MAX_KERNEL_SIDE, int(base.shape[0]), key=f"{prefix}.rows")
-        cols = c2.number_input("Columns", 1, kernels.MAX_KERNEL_SIDE, int(base.shape[1]), key=f"{prefix}.cols")
-        start = pd.DataFrame(fit_kernel(base, int(rows), int(cols)), columns=[str(c) for c in range(int(cols))])
+        rows = c1.number_input(
+            "Rows", 1, kernels.MAX_KERNEL_SIDE, int(base.shape[0]), key=f"{prefix}.rows"
+        )
+        cols = c2.number_input(
+            "Columns", 1, kernels.MAX_KERNEL_SIDE, int(base.shape[1]), key=f"{prefix}.cols"
+        )
+        start = pd.DataFrame(
+            fit_kernel(base, int(rows), int(cols)), columns=[str(c) for c in range(int(cols))]
+        )
         edited = st.data_editor(
             start,
             key=f"{prefix}.grid.{name}.{rows}x{cols}",
             hide_index=False,
             width="stretch",
-            column_config={str(c): st.column_config.NumberColumn(format="%.4g") for c in range(int(cols))},
+            column_config={
+                str(c): st.column_config.NumberColumn(format="%.4g") for c in range(int(cols))
+            },
         )
         k = np.nan_to_num(np.asarray(edited, dtype=np.float64))
         return k, f"custom {k.shape[0]}×{k.shape[1]}"

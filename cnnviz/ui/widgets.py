@@ -79,7 +79,9 @@ def image_picker(
             img = _decode(upload.getvalue())
             name = upload.name
         except images.ImageError as err:
-            st.error(f"Could not use {safe_text(upload.name)!s}: {err} Showing the sample image instead.")
+            st.error(
+                f"Could not use {safe_text(upload.name)!s}: {err} Showing the sample image instead."
+            )
     if img is None:
         img = _sample(sample)
     img, note = images.downscale_for_display(img, max_side)
@@ -101,13 +103,17 @@ def show_error(err: Exception) -> None:
     st.error(str(err))
 
 
-def download_image(label: str, img: np.ndarray | Callable[[], np.ndarray], file_name: str, *, key: str) -> None:
+def download_image(
+    label: str, img: np.ndarray | Callable[[], np.ndarray], file_name: str, *, key: str
+) -> None:
     """A PNG download button; `img` may be a function so the PNG is only encoded on click."""
 
     def data() -> bytes:
         return images.to_png_bytes(img() if callable(img) else img)
 
-    st.download_button(label, data=data, file_name=file_name, mime="image/png", key=key, on_click="ignore")
+    st.download_button(
+        label, data=data, file_name=file_name, mime="image/png", key=key, on_click="ignore"
+    )
 
 
 def download_array(label: str, arr: np.ndarray, file_name: str, *, key: str) -> None:

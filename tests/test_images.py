@@ -1,0 +1,254 @@
+"""cnnviz.images: the bad-image suite, sample images and conversions.
+
+Every hostile or odd file must give the right RGB array or an ImageError, never any other
+exception. Each file is built here with Pillow or by hand.
+"""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnnviz import images
+from cnnviz.images import ImageError, load_image
+
+
+def _save(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge size (a decompression bomb's calling card)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 16)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def _with_orientation(orientation: int) -> bytes:
+    # 4 wide × 2 high; the top-left pixel is red, everything else black.
+    arr = np.zeros((2, 4, 3), np.uint8)
+    arr[0, 0] = (255, 0, 0)
+    img = Image.fromarray(arr)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return _save(img, "PNG", exif=exif.tobytes())
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs that must be refused with ImageError
+# --------------------------------------------------------------------------------------------
+
+
+def _truncated_jpeg() -> bytes:
+    data = _save(
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)),
+        "JPEG",
+    )
+    return data[: len(data) // 3]
+
+
+def _tiff() -> bytes:
+    return _save(Image.new("RGB", (8, 8), "red"), "TIFF")
+
+
+def _eps() -> bytes:
+    return b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nnewpath 0 0 moveto 8 8 lineto stroke\nshowpage\n"
+
+
+REFUSED = {
+    "empty": lambda: b"",
+    "garbage": lambda: bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)),
+    "text": lambda: b"print('hello')\n" * 50,
+    "truncated jpeg": _truncated_jpeg,
+    "png header claiming 30000x30000": lambda: _png_claiming(30000, 30000),
+    "tiff renamed .png": _tiff,
+    "eps renamed .png": _eps,
+    "svg": lambda: b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>',
+    "png signature only": lambda: b"\x89PNG\r\n\x1a\n",
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_bad_inputs_raise_image_error(name):
+    with pytest.raises(ImageError) as info:
+        load_image(REFUSED[name]())
+    assert str(info.value)  # a message a student can read
+    assert isinstance(info.value, ValueError)
+
+
+def test_pixel_cap_is_enforced_below_pillows_bomb_limit():
+    # 7000 × 7000 = 49 Mpx: under Pillow's own bomb limit but over ours.
+    with pytest.raises(ImageError, match="too large"):
+        load_image(_png_claiming(7000, 7000))
+
+
+def test_non_bytes_is_refused():
+    with pytest.raises(ImageError, match="bytes"):
+        load_image("not bytes")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs that must decode to the right RGB array
+# --------------------------------------------------------------------------------------------
+
+
+def test_cmyk_jpeg_becomes_rgb():
+    img = Image.new("CMYK", (6, 5), (0, 255, 255, 0))  # pure red in CMYK
+    out = load_image(_save(img, "JPEG", quality=100))
+    assert out.shape == (5, 6, 3) and out.dtype == np.uint8
+    assert out[..., 0].mean() > 200 and out[..., 1].mean() < 60 and out[..., 2].mean() < 60
+
+
+def test_16_bit_png_is_rescaled_not_clipped():
+    arr = np.array([[0, 1000], [2000, 4000]], dtype=np.uint16)
+    img = Image.fromarray(arr)
+    assert img.mode == "I;16"
+    out = load_image(_save(img, "PNG"))
+    assert out.shape == (2, 2, 3)
+    # Clipping at 255 would make three pixels white; rescaling keeps their order and spread.
+    np.testing.assert_array_equal(out[..., 0], np.round(arr / 4000 * 255).astype(np.uint8))
+
+
+def test_palette_with_transparency_composites_on_white():
+    img = Image.new("P", (4, 4), 0)
+    img.putpalette([0, 0, 0] + [255, 0, 0] * 255)
+    img.putpixel((1, 1), 1)
+    data = _save(img, "PNG", transparency=0)
+    out = load_image(data)
+    assert tuple(out[0, 0]) == (255, 255, 255)  # transparent black -> white
+    assert tuple(out[1, 1]) == (255, 0, 0)
+
+
+def test_la_composites_alpha_on_white():
+    img = Image.new("LA", (3, 3), (0, 0))  # black, fully transparent
+    img.putpixel((0, 0), (0, 255))  # black, opaque
+    out = load_image(_save(img, "PNG"))
+    assert tuple(out[0, 0]) == (0, 0, 0)
+    assert tuple(out[2, 2]) == (255, 255, 255)
+
+
+def test_rgba_half_transparent_is_blended():
+    img = Image.new("RGBA", (2, 2), (0, 0, 0, 128))
+    out = load_image(_save(img, "PNG"))
+    assert 120 <= int(out[0, 0, 0]) <= 135
+
+
+def test_one_bit_image():
+    img = Image.new("1", (5, 3), 0)
+    img.putpixel((4, 2), 1)
+    out = load_image(_save(img, "PNG"))
+    assert out.shape == (3, 5, 3)
+    assert tuple(out[2, 4]) == (255, 255, 255) and tuple(out[0, 0]) == (0, 0, 0)
+
+
+def test_exif_orientation_6_rotates_clockwise():
+    out = load_image(_with_orientation(6))
+    assert out.shape == (4, 2, 3)  # width and height swapped
+    assert tuple(out[0, 1]) == (255, 0, 0)  # top-left went to top-right
+
+
+def test_exif_orientation_8_rotates_counter_clockwise():
+    out = load_image(_with_orientation(8))
+    assert out.shape == (4, 2, 3)
+    assert tuple(out[3, 0]) == (255, 0, 0)  # top-left went to bottom-left
+
+
+def test_animated_gif_takes_first_frame():
+    frames = [Image.new("RGB", (4, 4), c) for c in ((255, 0, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = load_image(buf.getvalue())
+    assert out.shape == (4, 4, 3)
+    assert out[..., 0].min() > 200 and out[..., 2].max() < 50
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 5000), (5000, 1)])
+def test_extreme_aspect_ratios(size):
+    w, h = size
+    out = load_image(_save(Image.new("RGB", (w, h), (10, 20, 30)), "PNG"))
+    assert out.shape == (h, w, 3)
+    assert tuple(out[0, 0]) == (10, 20, 30)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "BMP", "GIF"])
+def test_every_accepted_format_round_trips(fmt):
+    arr = np.zeros((8, 10, 3), np.uint8)
+    arr[:, 5:] = 255
+    out = load_image(
+        _save(Image.fromarray(arr), fmt, **({"quality": 100} if fmt in ("JPEG", "WEBP") else {}))
+    )
+    assert out.shape == (8, 10, 3) and out.dtype == np.uint8
+    assert abs(int(out[4, 8, 0]) - 255) < 40 and int(out[4, 1, 0]) < 40
+
+
+# --------------------------------------------------------------------------------------------
+# Samples and helpers
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", images.sample_names())
+def test_sample_images_are_rgb_uint8(name):
+    img = images.sample_image(name)
+    assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
+    assert img.max() > img.min()
+
+
+def test_camera_is_the_seeds_512_image():
+    assert images.sample_image("camera").shape == (512, 512, 3)
+
+
+def test_unknown_sample():
+    with pytest.raises(ImageError, match="astronaut"):
+        images.sample_image("nope")
+
+
+def test_downscale_for_display_notes_what_it_did():
+    big = np.zeros((3000, 1500, 3), np.uint8)
+    small, note = images.downscale_for_display(big, 1000)
+    assert small.shape == (1000, 500, 3) and "downscaled" in note
+    same, none = images.downscale_for_display(np.zeros((10, 10, 3), np.uint8), 1000)
+    assert same.shape == (10, 10, 3) and none is None
+
+
+def test_normalize_constant_is_zero_not_nan():
+    out = images.normalize(np.full((4, 4), 7.0))
+    assert np.all(out == 0) and not np.isnan(out).any()
+
+
+def test_overlay_shapes_and_range():
+    img = np.full((20, 30, 3), 100, np.uint8)
+    heat = np.linspace(0, 1, 6).reshape(2, 3)
+    out = images.overlay(img, heat, alpha=0.5)
+    assert out.shape == (20, 30, 3) and out.dtype == np.uint8
+
+
+def test_to_gray_matches_pillow_luminance():
+    rng = np.random.default_rng(3)
+    arr = rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    ref = np.asarray(Image.fromarray(arr).convert("L"), dtype=np.float32)
+    assert np.abs(images.to_gray(arr) - ref).max() <= 1.0
+
+
+def test_png_bytes_round_trip():
+    arr = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    back = np.asarray(Image.open(io.BytesIO(images.to_png_bytes(arr))))
+    np.testing.assert_array_equal(back, arr)

@@ -1,0 +1,120 @@
+"""cnnviz.kernels: presets and the strict kernel parser."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnnviz import kernels
+from cnnviz.kernels import KernelError, parse_kernel
+
+
+@pytest.mark.parametrize("name", kernels.preset_names())
+def test_presets_are_finite_2d_and_fresh_copies(name):
+    k = kernels.preset(name)
+    assert k.ndim == 2 and np.isfinite(k).all() and k.dtype == np.float64
+    k[...] = 99  # mutating a returned preset must not change the library's copy
+    assert not np.all(kernels.preset(name) == 99)
+    assert kernels.preset_description(name)
+
+
+def test_required_presets_exist():
+    names = " ".join(kernels.preset_names())
+    for required in (
+        "identity",
+        "box blur",
+        "gaussian",
+        "sharpen",
+        "sobel x",
+        "sobel y",
+        "prewitt",
+        "scharr",
+        "laplacian",
+        "emboss",
+        "outline",
+        "motion blur",
+        "uniform 9×9",
+        "9×9 σ=3",
+    ):
+        assert required in names
+
+
+def test_seed_kernels():
+    np.testing.assert_allclose(kernels.preset("uniform 9×9 (seed 001)"), np.ones((9, 9)) / 81)
+    np.testing.assert_array_equal(kernels.preset("sobel x"), [[1, 0, -1], [2, 0, -2], [1, 0, -1]])
+    np.testing.assert_array_equal(kernels.preset("sobel y"), [[1, 2, 1], [0, 0, 0], [-1, -2, -1]])
+    g = kernels.preset("gaussian 9×9 σ=3 (seed 001)")
+    assert g.shape == (9, 9) and abs(g.sum() - 1) < 1e-12 and g[4, 4] == g.max()
+    # Separable Gaussian: the outer product of the 1-D profile, exp(-r²/2σ²).
+    r = np.arange(9) - 4.0
+    one = np.exp(-(r**2) / 18.0)
+    np.testing.assert_allclose(g, np.outer(one, one) / np.outer(one, one).sum())
+
+
+def test_edge_kernels_sum_to_zero_blurs_to_one():
+    for name in ("sobel x", "sobel y", "laplacian", "outline", "prewitt x", "scharr y"):
+        assert abs(kernels.preset(name).sum()) < 1e-12
+    for name in ("box blur 3×3", "gaussian 5×5 (σ=1)", "motion blur 9×9", "identity"):
+        assert abs(kernels.preset(name).sum() - 1) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1 0 -1; 2 0 -2; 1 0 -1", [[1, 0, -1], [2, 0, -2], [1, 0, -1]]),
+        ("[[1,0,-1],[2,0,-2],[1,0,-1]]", [[1, 0, -1], [2, 0, -2], [1, 0, -1]]),
+        ("1/9 1/9\n1/9 1/9", [[1 / 9, 1 / 9], [1 / 9, 1 / 9]]),
+        ("  .5, -2e-1 ,3\n", [[0.5, -0.2, 3]]),
+        ("7", [[7]]),
+    ],
+)
+def test_parse_kernel_accepts(text, expected):
+    np.testing.assert_allclose(parse_kernel(text), expected)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("", "empty"),
+        ("   \n ; ", "empty"),
+        ("1 2; 3", "same number"),
+        ("1 2; x 3", "not a number"),
+        ("__import__('os').system('touch /tmp/pwned')", "not a number"),
+        ("1 nan", "not a number"),
+        ("1 inf", "not a number"),
+        ("1e999 1", "finite"),
+        ("1/0", "divides by zero"),
+        ("\n".join(" ".join("1" for _ in range(16)) for _ in range(16)), "at most 15"),
+        ("1 " * 16, "at most 15"),
+        ("1" * 30000, "too long"),
+    ],
+)
+def test_parse_kernel_rejects(text, match):
+    with pytest.raises(KernelError, match=match):
+        parse_kernel(text)
+
+
+def test_parse_kernel_rejects_non_text():
+    with pytest.raises(KernelError):
+        parse_kernel(None)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(-1000, 1000), min_size=1, max_size=15), min_size=1, max_size=15)
+)
+def test_format_then_parse_round_trips(rows):
+    width = len(rows[0])
+    rows = [(r * width)[:width] for r in rows]
+    k = np.array(rows, dtype=np.float64) / 8.0
+    np.testing.assert_allclose(parse_kernel(kernels.format_kernel(k, decimals=12)), k)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=200))
+def test_parse_kernel_never_raises_anything_but_kernel_error(text):
+    try:
+        k = parse_kernel(text)
+    except KernelError:
+        return
+    assert np.isfinite(k).all() and k.ndim == 2
