@@ -23,6 +23,8 @@ __all__ = [
     "motion_blur",
     "parse_kernel",
     "format_kernel",
+    "gabor_kernel",
+    "gabor_bank",
 ]
 
 #: Largest typed kernel side (odd or even sizes up to this are accepted).
@@ -200,3 +202,8 @@ def format_kernel(kernel: np.ndarray, *, decimals: int = 4) -> str:
     for row in k:
         fmt.append(" ".join(f"{v:.{decimals}g}" for v in row))
     return "\n".join(fmt)
+
+
+# Gabor kernels and banks live in cnnviz.gabor (it imports cnnviz.conv, not this module, so
+# there is no import cycle); re-exported so that `cnnviz.kernels.gabor_bank` works too.
+from cnnviz.gabor import gabor_bank, gabor_kernel  # noqa: E402
