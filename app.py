@@ -11,7 +11,11 @@ import streamlit as st
 from cnnviz.device import device_name
 from cnnviz.ui.widgets import projector_toggle
 
-st.set_page_config(page_title="cnnviz: a CNN lab", page_icon="🧠", layout="wide")
+st.set_page_config(
+    page_title="cnnviz: a CNN lab",
+    page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),
+    layout="wide",
+)
 
 _PAGES = Path(__file__).parent / "pages"
 
@@ -36,19 +40,19 @@ def _existing(*specs):
 
 
 sections = {
-    "": _existing(("home.py", "Home", "🏠", {"default": True})),
+    "": _existing(("home.py", "Home", ":material/home:", {"default": True})),
     "Convolution": _existing(
-        ("kernels.py", "Kernels", "🔲"),
-        ("gabor.py", "Gabor filters", "🌊"),
-        ("steps.py", "Step by step", "👣"),
+        ("kernels.py", "Kernels", ":material/grid_on:"),
+        ("gabor.py", "Gabor filters", ":material/waves:"),
+        ("steps.py", "Step by step", ":material/footprint:"),
     ),
     "Inside a CNN": _existing(
-        ("architecture.py", "Architecture", "🏗️"),
-        ("activations.py", "Activations", "💡"),
-        ("filters.py", "Filters", "🎨"),
-        ("gradcam.py", "Grad-CAM", "🔥"),
+        ("architecture.py", "Architecture", ":material/account_tree:"),
+        ("activations.py", "Activations", ":material/lightbulb:"),
+        ("filters.py", "Filters", ":material/palette:"),
+        ("gradcam.py", "Grad-CAM", ":material/local_fire_department:"),
     ),
-    "Train": _existing(("train.py", "Train a CNN", "🏋️")),
+    "Train": _existing(("train.py", "Train a CNN", ":material/model_training:")),
 }
 navigation = st.navigation({name: pages for name, pages in sections.items() if pages})
 

@@ -133,4 +133,5 @@ def kernel_figure(
         zmax=bound,
         show_values=k.size <= 15 * 15,
         height=height,
+        showscale=False,
     )

@@ -109,7 +109,8 @@ def render(y: np.ndarray) -> np.ndarray:
             if top <= 1e-12
             else np.round(a / top * 255).astype(np.uint8)
         )
-    bound = float(np.abs(y).max())
+    # Scale to the 99th percentile of |y| so a few extreme pixels do not wash out the map.
+    bound = float(np.percentile(np.abs(y), 99)) or float(np.abs(y).max())
     if y.ndim == 2:
         return images.colorize(y, cmap=figures.DIVERGING, vmin=-bound, vmax=bound)
     # Signed colour: mid-grey is zero, brighter is positive, per channel.
@@ -143,7 +144,14 @@ with right:
     with c_out:
         st.markdown(f"**Output** {shape_out}")
         st.image(shown, width="stretch")
-        st.caption(f"min {out.min():.4g}, max {out.max():.4g}, mean {out.mean():.4g}")
+        legend = {
+            "signed": " · blue < 0 < red" if out.ndim == 2 else " · grey = 0",
+            "absolute": " · bright = large |value|",
+            "clip": "",
+        }
+        st.caption(
+            f"min {out.min():.4g}, max {out.max():.4g}, mean {out.mean():.4g}{legend[display]}"
+        )
 
     st.markdown(
         "**Output size**, per axis: ⌊(n + pad before + pad after − dilation·(k − 1) − 1) / stride⌋ + 1"

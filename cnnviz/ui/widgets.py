@@ -63,7 +63,6 @@ def image_picker(
             index=names.index(current),
             key=f"{prefix}.sample",
             on_change=remember,
-            format_func=lambda n: f"{n} — {images.sample_description(n)}",
             help="These images ship with scikit-image, so they work offline.",
         )
     with col_b:
@@ -84,6 +83,7 @@ def image_picker(
             )
     if img is None:
         img = _sample(sample)
+        st.caption(images.sample_description(sample))
     img, note = images.downscale_for_display(img, max_side)
     if note:
         st.caption(f"ℹ️ {note}")
