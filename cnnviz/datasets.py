@@ -178,7 +178,7 @@ def _heart(k: int = 48) -> np.ndarray:
     )  # image y points down
     pts = np.stack([x, y], axis=1)
     pts -= (pts.max(0) + pts.min(0)) / 2
-    return pts / np.abs(pts).max() * 0.98
+    return pts / np.linalg.norm(pts, axis=1).max()  # circumradius 1, like the polygons
 
 
 # Each class is a list of (outline, fill) polygons drawn in order, in units of the object's
@@ -227,7 +227,8 @@ def shapes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nda
 
     # Draw every random number up front, per sample, so each array is one vectorised draw.
     radius = rng.uniform(0.17, 0.38, n) * size
-    centre = rng.uniform(radius[:, None], size - radius[:, None], (n, 2))
+    # Every outline lies within its radius, so this keeps the object (plus a pixel) in the frame.
+    centre = rng.uniform(radius[:, None] + 1, size - 1 - radius[:, None], (n, 2))
     angle = rng.uniform(0, 2 * math.pi, n)
     light_object = rng.random(n) < 0.5
 

@@ -1,0 +1,239 @@
+"""cnnviz.datasets: the generated shapes and digits, and the keras.datasets loader offline."""
+
+import subprocess
+import sys
+import urllib.error
+
+import numpy as np
+import pytest
+from skimage import measure
+
+from cnnviz import datasets
+from cnnviz.datasets import DIGIT_CLASSES, SHAPE_CLASSES, DatasetError, DatasetUnavailable
+
+N_SHAPES = 160  # 20 per class
+N_DIGITS = 200
+
+
+@pytest.fixture(scope="module")
+def shape_set():
+    return datasets.shapes(N_SHAPES, seed=7)
+
+
+@pytest.fixture(scope="module")
+def digit_set():
+    return datasets.digits(N_DIGITS, seed=7)
+
+
+# --- shapes -------------------------------------------------------------------------------
+
+
+def test_shapes_arrays_have_documented_shapes_and_dtypes(shape_set):
+    images, labels, masks = shape_set
+    assert images.shape == (N_SHAPES, 64, 64, 3) and images.dtype == np.uint8
+    assert labels.shape == (N_SHAPES,) and labels.dtype == np.int64
+    assert masks.shape == (N_SHAPES, 64, 64) and masks.dtype == bool
+    assert len(SHAPE_CLASSES) >= 6 and {"circle", "square", "triangle", "star", "cross"} <= set(
+        SHAPE_CLASSES
+    )
+    assert labels.min() >= 0 and labels.max() < len(SHAPE_CLASSES)
+
+
+def test_shapes_size_argument():
+    images, _, masks = datasets.shapes(8, seed=1, size=40)
+    assert images.shape == (8, 40, 40, 3) and masks.shape == (8, 40, 40)
+
+
+def test_shapes_are_deterministic_per_seed():
+    a = datasets.shapes(24, seed=3)
+    b = datasets.shapes(24, seed=3)
+    c = datasets.shapes(24, seed=4)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_shapes_classes_are_balanced_for_any_n():
+    _, labels, _ = datasets.shapes(83, seed=5)
+    counts = np.bincount(labels, minlength=len(SHAPE_CLASSES))
+    assert counts.min() >= 83 // len(SHAPE_CLASSES) and counts.max() <= 83 // len(SHAPE_CLASSES) + 1
+
+
+def test_shapes_classes_are_balanced(shape_set):
+    counts = np.bincount(shape_set[1], minlength=len(SHAPE_CLASSES))
+    assert np.all(counts == N_SHAPES // len(SHAPE_CLASSES))
+
+
+def test_masks_are_nonempty_and_inside_the_frame(shape_set):
+    _, _, masks = shape_set
+    area = masks.sum(axis=(1, 2))
+    # Radius >= 17 % of the side: even a star covers well over 20 pixels of 64×64.
+    assert area.min() > 20
+    # Objects lie fully inside the picture: nothing on the outer rows and columns.
+    border = (
+        masks[:, 0, :].any(1)
+        | masks[:, -1, :].any(1)
+        | masks[:, :, 0].any(1)
+        | masks[:, :, -1].any(1)
+    )
+    assert not border.any()
+
+
+def test_masks_mark_the_object_pixels(shape_set):
+    # Inside the mask the picture has the object's colour, which contrasts with the background
+    # (light object on dark, or dark on light): the mean intensities differ clearly.
+    images, _, masks = shape_set
+    gray = images.astype(np.float64).mean(axis=3)
+    for img, mask in zip(gray, masks, strict=True):
+        ring = _dilate(mask, 3) & ~_dilate(mask, 1)  # background just around the object
+        assert abs(img[mask].mean() - img[ring].mean()) > 40
+
+
+def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(mask, iterations=r)
+
+
+def test_mask_holes_and_convexity_match_the_labels(shape_set):
+    # Independent check with scipy and scikit-image: only a ring has a hole (a big one), and
+    # circles and convex polygons fill their convex hull while stars and crosses do not.
+    from scipy import ndimage
+
+    _, labels, masks = shape_set
+    convex = {"circle", "square", "triangle", "hexagon"}
+    for label, mask in zip(labels, masks, strict=True):
+        name = SHAPE_CLASSES[label]
+        hole = (ndimage.binary_fill_holes(mask) & ~mask).sum()
+        if name == "ring":
+            assert hole > 0.15 * mask.sum(), name
+        else:
+            assert hole <= 2, name  # a heart's notch may pinch off a pixel
+        solidity = measure.regionprops(mask.astype(np.uint8))[0].solidity
+        if name in convex:
+            assert solidity > 0.9, name
+        if name in ("star", "cross"):
+            assert solidity < 0.8, name
+
+
+def test_shapes_backgrounds_vary(shape_set):
+    images, _, masks = shape_set
+    # Background spread within a picture (gradients, textures, stripes, noise) and across pictures.
+    bg_std = np.array(
+        [img[~m].std() for img, m in zip(images.astype(np.float64), masks, strict=True)]
+    )
+    assert np.median(bg_std) > 3
+    bg_mean = np.array(
+        [img[~m].mean() for img, m in zip(images.astype(np.float64), masks, strict=True)]
+    )
+    assert bg_mean.std() > 30
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"n": -1}, {"n": 2.5}, {"n": 4, "size": 8}, {"n": 4, "size": True}]
+)
+def test_shapes_bad_arguments_raise(kwargs):
+    n = kwargs.pop("n")
+    with pytest.raises(DatasetError, match="Expected"):
+        datasets.shapes(n, **kwargs)
+
+
+def test_zero_samples():
+    images, labels, masks = datasets.shapes(0)
+    assert images.shape == (0, 64, 64, 3) and labels.shape == (0,) and masks.shape == (0, 64, 64)
+    images, labels = datasets.digits(0)
+    assert images.shape == (0, 28, 28) and labels.shape == (0,)
+
+
+# --- digits -------------------------------------------------------------------------------
+
+
+def test_digits_arrays_have_documented_shapes_and_dtypes(digit_set):
+    images, labels = digit_set
+    assert images.shape == (N_DIGITS, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (N_DIGITS,) and labels.dtype == np.int64
+    assert DIGIT_CLASSES == [str(d) for d in range(10)]
+    assert np.all(np.bincount(labels, minlength=10) == N_DIGITS // 10)
+
+
+def test_digits_are_deterministic_per_seed():
+    a = datasets.digits(30, seed=11)
+    b = datasets.digits(30, seed=11)
+    c = datasets.digits(30, seed=12)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_digits_look_like_mnist(digit_set):
+    images, _ = digit_set
+    x = images.astype(np.float64)
+    # White ink on a black background: the border is dark and every digit has saturated ink.
+    border = np.concatenate([x[:, :2].reshape(len(x), -1), x[:, -2:].reshape(len(x), -1)], axis=1)
+    assert border.mean() < 10
+    assert np.all(x.max(axis=(1, 2)) > 200)
+    ink = (x > 128).mean(axis=(1, 2))
+    assert 0.03 < ink.min() and ink.max() < 0.45
+    # Centred by mass, as MNIST, up to the random shift and distortion.
+    cy, cx = np.array([_centre_of_mass(img) for img in x]).T
+    assert np.all(np.abs(cy - 13.5) < 4) and np.all(np.abs(cx - 13.5) < 4)
+
+
+def _centre_of_mass(img: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
+    return float((ys * img).sum() / img.sum()), float((xs * img).sum() / img.sum())
+
+
+def test_digits_of_one_class_vary(digit_set):
+    # Distortions make every sample different, also within a class.
+    images, labels = digit_set
+    sevens = images[labels == 7].astype(np.float64)
+    diffs = [np.abs(sevens[i] - sevens[j]).mean() for i in range(5) for j in range(i + 1, 5)]
+    assert min(diffs) > 5
+
+
+def test_digits_bad_n_raises():
+    with pytest.raises(DatasetError, match="Expected n"):
+        datasets.digits(-3)
+
+
+# --- no TensorFlow, keras.datasets offline -----------------------------------------------
+
+
+def test_importing_datasets_does_not_import_tensorflow():
+    code = (
+        "import sys, cnnviz.datasets as d; d.shapes(2); d.digits(2); "
+        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_unknown_keras_dataset_raises_without_importing():
+    with pytest.raises(DatasetError, match="Expected one of"):
+        datasets.load_keras_dataset("imagenet")
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_keras_dataset_offline_gives_a_clear_error(name, tmp_path, monkeypatch):
+    # Mock only the network: Keras' own get_file runs, with an empty cache, and its download fails.
+    import keras.src.backend.config as keras_config
+    import keras.src.utils.file_utils as file_utils
+
+    calls = []
+
+    def offline(url, *args, **kwargs):
+        calls.append(url)
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))
+    with pytest.raises(
+        DatasetUnavailable, match=f"Could not load '{name}'.*cnnviz.datasets.digits"
+    ):
+        datasets.load_keras_dataset(name)
+    assert calls, "the download was never attempted"
+    assert issubclass(DatasetUnavailable, ValueError)
