@@ -23,6 +23,7 @@ Names:
                  `python -m cnnviz.train NAME`, shipped in assets/models/ with a model card.
     lecture      "lecture:mnist_cnn" (93,322 parameters), "lecture:mnist_cnn_base" (55,744),
                  "lecture:mnist_cnn_gap" (56,394), "lecture:cats_dogs_cnn" (3,453,121),
+                 "lecture:small_cifar_cnn" (605,610, seed 001),
                  "lecture:vgg16_base" (14,714,688), "lecture:vgg16" (138,357,544): seed 003's
                  architectures with random weights, for exploring shapes and parameter counts.
     ImageNet     "vgg16", "vgg19", "resnet50", "mobilenet_v2", "inception_v3", "xception",
@@ -72,7 +73,9 @@ __all__ = [
     "resolve",
     "prepare_note",
     "predict",
+    "to_probabilities",
     "top_k",
+    "LECTURE_PARAMS",
     "random_variant",
     "MAX_PARAMS",
     "load_uploaded",
@@ -191,6 +194,12 @@ def _shape_classes() -> list[str]:
     return _card_classes("shapes", SHAPE_CLASSES)
 
 
+def _cifar_classes() -> list[str]:
+    from cnnviz.datasets import KERAS_DATASETS
+
+    return list(KERAS_DATASETS["cifar10"])
+
+
 def _architectures():
     # The lecture builders live in cnnviz.architectures (shared with cnnviz.train).
     return importlib.import_module("cnnviz.architectures")
@@ -213,6 +222,16 @@ def _generic(n: int) -> Callable[[], list[str]]:
     return lambda: [f"class {i}" for i in range(n)]
 
 
+#: The parameter counts the lecture slides print (seed 003; seed 001 for the CIFAR network).
+LECTURE_PARAMS = {
+    "lecture:mnist_cnn": 93_322,
+    "lecture:mnist_cnn_base": 55_744,
+    "lecture:mnist_cnn_gap": 56_394,
+    "lecture:cats_dogs_cnn": 3_453_121,
+    "lecture:small_cifar_cnn": 605_610,
+    "lecture:vgg16_base": 14_714_688,
+    "lecture:vgg16": 138_357_544,
+}
 _LECTURE_NOTE = "random weights: a lecture architecture, built to explore its shapes and parameters; it was never trained"
 _KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 # name: (title, keras.applications module, builder, input side, weights file, weights URL)
@@ -298,6 +317,16 @@ def _registry() -> dict[str, _Entry]:
             "unit",
             lambda: _architectures().cats_dogs_cnn(),
             lambda: ["cat", "dog"],
+            note=_LECTURE_NOTE,
+        ),
+        _Entry(
+            "lecture:small_cifar_cnn",
+            "Lecture: small CIFAR-10 CNN (605,610)",
+            "lecture",
+            (32, 32, 3),
+            "unit",
+            lambda: _architectures().small_cifar_cnn(),
+            _cifar_classes,
             note=_LECTURE_NOTE,
         ),
         _Entry(
@@ -774,8 +803,15 @@ def prepare_note(model: str | keras.Model, image: np.ndarray) -> str | None:
     return ", ".join(notes) if notes else None
 
 
-def _to_probabilities(y: np.ndarray) -> np.ndarray:
-    """Model outputs (N, k) -> probabilities: softmax when they are not already a distribution."""
+def to_probabilities(y: np.ndarray) -> np.ndarray:
+    """Model outputs (N, k) -> probabilities: softmax when they are not already a distribution.
+
+    A single sigmoid unit (N, 1) becomes two columns (1 - p, p).
+
+    Raises:
+        ModelError: the output is not (N, classes): the model has no classifier head.
+    """
+    y = np.asarray(y, np.float32)
     if y.ndim != 2:
         raise ModelError(
             "Expected a model with a classifier head, whose output is one score per class "
@@ -789,6 +825,10 @@ def _to_probabilities(y: np.ndarray) -> np.ndarray:
         return y.astype(np.float32)
     z = np.exp(y - y.max(axis=1, keepdims=True))
     return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+# Old private name, still used by pages/activations.py; use `to_probabilities`.
+_to_probabilities = to_probabilities
 
 
 def predict(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
@@ -807,7 +847,7 @@ def predict(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
         np.asarray(net(x[i : i + _PREDICT_BATCH], training=False))
         for i in range(0, len(x), _PREDICT_BATCH)
     ]
-    return _to_probabilities(np.concatenate(outs) if outs else np.zeros((0, 0), np.float32))
+    return to_probabilities(np.concatenate(outs) if outs else np.zeros((0, 0), np.float32))
 
 
 def top_k(model: str | keras.Model, probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:

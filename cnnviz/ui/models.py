@@ -1,0 +1,182 @@
+"""The shared model picker and the model caches of the Inside-a-CNN pages.
+
+Pages that need a model call `current_model()` once per run: it draws the sidebar picker
+(built-ins first, lecture architectures, ImageNet models, a "random weights" switch, an upload
+box and any session-trained model) and returns `(name_or_model, info)`. The choice lives in
+`st.session_state["model.name"]`, so it persists when the student switches lesson. Importing
+this module imports TensorFlow: pages that need no model must not import it.
+
+Values of "model.name": a registry name ("shapes", "random:vgg16"), "upload" (this session's
+uploaded .keras model) or "session:NAME" (a model trained on the Train page).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import keras
+import streamlit as st
+
+from cnnviz import models
+from cnnviz.ui.widgets import safe_text
+
+__all__ = [
+    "KEY",
+    "cached_model",
+    "model_picker",
+    "current_model",
+    "register_session_model",
+    "default_model",
+]
+
+#: Session-state key of the shared choice.
+KEY = "model.name"
+_SESSION = "model._session_models"  # {name: keras.Model} trained on the Train page
+_UPLOAD = "model._uploaded"  # (file name, sha256, keras.Model) of this session's upload
+_UPLOAD_PREFIX = "upload"
+_SESSION_PREFIX = "session:"
+
+
+@st.cache_resource(max_entries=3, ttl=3600, show_spinner=False)
+def cached_model(name: str) -> keras.Model:
+    """A registry model, loaded once and shared read-only by every session (a few at a time)."""
+    return models.load(name)
+
+
+@st.cache_resource(max_entries=2, ttl=3600, show_spinner=False)
+def _uploaded(digest: str, _data: bytes) -> keras.Model:
+    # Keyed by the bytes' hash: the same file uploaded twice is checked and loaded once.
+    return models.load_uploaded(_data)
+
+
+def default_model() -> str:
+    """ "shapes" (or "digits") when its shipped file exists, else seed 003's MNIST CNN."""
+    for name in ("shapes", "digits"):
+        if (models.ASSETS / f"{name}.keras").exists():
+            return name
+    return "lecture:mnist_cnn"
+
+
+def register_session_model(name: str, model: keras.Model, *, select: bool = True) -> str:
+    """Make a model trained in this session available in the picker (and choose it).
+
+    Returns:
+        Its picker value, "session:NAME".
+    """
+    st.session_state.setdefault(_SESSION, {})[name] = model
+    value = f"{_SESSION_PREFIX}{name}"
+    if select:
+        st.session_state[KEY] = value
+    return value
+
+
+def _options() -> list[str]:
+    base = models.builtin_names() + models.lecture_names() + models.imagenet_names()
+    extra = [f"{_SESSION_PREFIX}{n}" for n in st.session_state.get(_SESSION, {})]
+    if _UPLOAD in st.session_state:
+        extra.append(_UPLOAD_PREFIX)
+    return base + extra
+
+
+def _label(value: str) -> str:
+    if value == _UPLOAD_PREFIX:
+        return f"Uploaded: {safe_text(st.session_state[_UPLOAD][0], 60)}"
+    if value.startswith(_SESSION_PREFIX):
+        return f"Trained here: {safe_text(value.removeprefix(_SESSION_PREFIX), 60)}"
+    return models.title(value)
+
+
+def _upload_box() -> None:
+    upload = st.file_uploader(
+        "Upload a .keras model",
+        type=["keras"],
+        key="model.upload",
+        help="A Keras 3 `.keras` file with built-in layers only. It is checked before loading: "
+        "no Lambda layers, no custom code, no file paths, at most "
+        f"{models.MAX_PARAMS:,} parameters.",
+    )
+    if upload is None:
+        return
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    held = st.session_state.get(_UPLOAD)
+    if held is not None and held[1] == digest:
+        return
+    try:
+        with st.spinner("Checking and loading the model…"):
+            model = _uploaded(digest, data)
+    except models.ModelRejected as err:
+        st.error(f"{safe_text(upload.name, 60)} was refused. {err}")
+        return
+    st.session_state[_UPLOAD] = (upload.name, digest, model)
+    st.session_state[KEY] = _UPLOAD_PREFIX
+
+
+def model_picker() -> str:
+    """The shared sidebar model choice; returns the value stored in session_state["model.name"]."""
+    with st.sidebar:
+        st.markdown("**Model**")
+        with st.expander("Upload your own model", expanded=False):
+            _upload_box()
+        options = _options()
+        current = st.session_state.get(KEY, default_model())
+        base = current.removeprefix(models.RANDOM_PREFIX)
+        if base not in options:
+            current, base = default_model(), default_model()
+        random = current.startswith(models.RANDOM_PREFIX)
+        # Put the persisted choice into the widgets before they are drawn (no index=, so
+        # Streamlit does not warn about a value set twice).
+        st.session_state["model.picker"] = base
+        st.session_state["model.random"] = random
+
+        def remember() -> None:
+            chosen = st.session_state["model.picker"]
+            rand = st.session_state["model.random"] and chosen in models.model_names()
+            st.session_state[KEY] = f"{models.RANDOM_PREFIX}{chosen}" if rand else chosen
+
+        st.selectbox(
+            "Network",
+            options,
+            key="model.picker",
+            format_func=_label,
+            on_change=remember,
+            help="Built-ins were trained by this project (offline). Lecture models are the "
+            "seeds' architectures with random weights. ImageNet models download their weights "
+            "once; offline they run with random weights and say so.",
+        )
+        st.toggle(
+            "Random weights (an untrained copy)",
+            key="model.random",
+            on_change=remember,
+            disabled=base not in models.model_names(),
+            help="The same architecture with freshly initialised weights: a baseline showing "
+            "what the network looks like before it has learned anything.",
+        )
+    st.session_state[KEY] = current
+    return current
+
+
+def current_model(*, picker: bool = True) -> tuple[str | keras.Model, models.ModelInfo]:
+    """The chosen model as the library takes it, and its info; draws the picker (once per run).
+
+    A registry choice is returned by name (so `resolve` applies its preprocessing); an upload
+    or a session-trained model as its keras.Model. A model that cannot be loaded shows an
+    error and stops the page.
+    """
+    value = model_picker() if picker else st.session_state.get(KEY, default_model())
+    try:
+        if value == _UPLOAD_PREFIX and _UPLOAD in st.session_state:
+            chosen: str | keras.Model = st.session_state[_UPLOAD][2]
+        elif value.startswith(_SESSION_PREFIX):
+            chosen = st.session_state.get(_SESSION, {})[value.removeprefix(_SESSION_PREFIX)]
+        else:
+            with st.spinner(f"Loading {models.title(value)}…"):
+                cached_model(value)
+            chosen = value
+        info = models.info(chosen)
+    except (KeyError, ValueError) as err:
+        st.error(str(err) if isinstance(err, ValueError) else f"Model {value!r} is not here.")
+        st.stop()
+    if info.note:
+        st.sidebar.warning(info.note)
+    return chosen, info
