@@ -1,0 +1,327 @@
+"""cnnviz.gabor against scikit-image and scipy, a grating property test, and the Gabor page."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.signal import convolve2d
+from skimage.filters import gabor as sk_gabor
+from skimage.filters import gabor_kernel as sk_gabor_kernel
+
+from cnnviz import conv, gabor, kernels
+
+PAGE = Path(__file__).resolve().parents[1] / "pages" / "gabor.py"
+
+
+def _image(h: int = 40, w: int = 53, seed: int = 0) -> np.ndarray:
+    """A smooth ramp plus noise: structure at every scale, not symmetric, float64."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    return 100.0 * rng.random((h, w)) + 2.0 * xx - 1.5 * yy
+
+
+def _skimage_bank(x, freqs, thetas, *, sigma=None, mode="reflect", cval=0.0, **kw) -> np.ndarray:
+    """The reference: skimage.filters.gabor in a loop, real + 1j * imag."""
+    out = np.empty((len(freqs), len(thetas), *x.shape), dtype=np.complex128)
+    for i, f in enumerate(freqs):
+        for j, t in enumerate(thetas):
+            re, im = sk_gabor(x, f, t, sigma_x=sigma, sigma_y=sigma, mode=mode, cval=cval, **kw)
+            out[i, j] = re + 1j * im
+    return out
+
+
+def _rel_err(a: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.abs(a - ref).max() / np.abs(ref).max())
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frequency, theta, kw",
+    [
+        (0.46, 1.5, {"sigma": 2.5}),
+        (0.1, 0.3, {}),
+        (0.02, 2.0, {"bandwidth": 1.5}),
+        (0.2, np.pi / 4, {"sigma_x": 2.0, "sigma_y": 4.0, "n_stds": 2, "offset": 0.7}),
+    ],
+)
+def test_kernel_is_skimages(frequency, theta, kw):
+    ours = gabor.gabor_kernel(frequency, theta, **kw)
+    sk_kw = dict(kw)
+    if "sigma" in sk_kw:
+        sk_kw["sigma_x"] = sk_kw["sigma_y"] = sk_kw.pop("sigma")
+    ref = sk_gabor_kernel(frequency, theta, **sk_kw)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("frequency, bandwidth", [(0.05, 1.0), (0.3, 0.5), (0.12, 2.0)])
+def test_sigma_from_bandwidth_is_skimages_rule(frequency, bandwidth):
+    sigma = gabor.sigma_from_bandwidth(frequency, bandwidth)
+    ref = sk_gabor_kernel(frequency, 0.4, bandwidth=bandwidth)
+    ours = sk_gabor_kernel(frequency, 0.4, sigma_x=sigma, sigma_y=sigma)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-15)
+
+
+def test_bank_kernels_centres_every_kernel_in_the_largest_footprint():
+    freqs, thetas = [0.05, 0.3], [0.0, np.pi / 4]
+    bank = gabor.bank_kernels(freqs, thetas)
+    big = sk_gabor_kernel(0.05, 0.0)
+    assert bank.shape == (2, 2, *big.shape)
+    small = sk_gabor_kernel(0.3, np.pi / 4)
+    r0, c0 = (big.shape[0] - small.shape[0]) // 2, (big.shape[1] - small.shape[1]) // 2
+    np.testing.assert_array_equal(
+        bank[1, 1, r0 : r0 + small.shape[0], c0 : c0 + small.shape[1]], small
+    )
+    assert np.abs(bank[1, 1]).sum() == pytest.approx(np.abs(small).sum())
+
+
+def test_even_thetas_cover_half_a_turn():
+    np.testing.assert_allclose(gabor.even_thetas(4), [0, np.pi / 4, np.pi / 2, 3 * np.pi / 4])
+
+
+# --------------------------------------------------------------------------------------------
+# The bank equals skimage.filters.gabor
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant"])
+@pytest.mark.parametrize(
+    "freqs, thetas, sigma, shape",
+    [
+        ([0.46], [1.5], 2.5, (40, 53)),  # the seed's widget defaults
+        ([0.1, 0.25, 0.4], [0.0, 0.5, np.pi / 2, 2.6], None, (40, 53)),  # sizes differ
+        ([0.02, 0.3], [0.2, 1.1], 1.5, (40, 53)),
+        ([0.015], [0.0, np.pi / 4], None, (29, 36)),  # very low frequency: 227×227 kernel
+        ([0.01], [2.0], 4.0, (40, 53)),  # very low frequency, small σ: stripes wider than σ
+    ],
+)
+def test_bank_equals_skimage(freqs, thetas, sigma, shape, mode):
+    x = _image(*shape)
+    ours = gabor.gabor_bank(x, freqs, thetas, sigma=sigma, mode=mode)
+    ref = _skimage_bank(x, freqs, thetas, sigma=sigma, mode=mode)
+    assert ours.shape == (len(freqs), len(thetas), *x.shape)
+    assert ours.dtype == np.complex128
+    assert _rel_err(ours, ref) <= 1e-6
+
+
+@pytest.mark.parametrize("mode", gabor.MODES)
+@pytest.mark.parametrize("engine", ["fft", "direct"])
+def test_every_mode_and_engine_equals_skimage(mode, engine):
+    x = _image(31, 24, seed=3)
+    freqs, thetas = [0.15, 0.45], [0.3, 2.0]
+    kw = {"n_stds": 2.5, "offset": 0.4, "bandwidth": 1.4}
+    ours = gabor.gabor_bank(x, freqs, thetas, mode=mode, cval=7.0, engine=engine, **kw)
+    ref = _skimage_bank(x, freqs, thetas, mode=mode, cval=7.0, **kw)
+    assert _rel_err(ours, ref) <= 1e-6
+
+
+@pytest.mark.parametrize(
+    "mode, boundary", [("reflect", "symm"), ("wrap", "wrap"), ("constant", "fill")]
+)
+def test_kernel_far_wider_than_the_image_equals_scipy_signal(mode, boundary):
+    # A 227×227 kernel on 20×27: the border extension repeats the image many times. Here
+    # skimage.filters.gabor is no reference: scipy.ndimage's n-D convolve (scipy 1.17) returns
+    # uninitialised memory near the border once the kernel's half-width reaches 4× the image
+    # side. scipy.signal.convolve2d extends correctly for any kernel size (scipy PR #16134).
+    x = _image(20, 27)
+    g = sk_gabor_kernel(0.015, 0.0)
+    ref = convolve2d(x, g, mode="same", boundary=boundary)
+    assert _rel_err(gabor.gabor_response(x, 0.015, 0.0, mode=mode), ref) <= 1e-6
+
+
+def test_float32_image_gives_complex64_close_to_skimage():
+    x = _image().astype(np.float32)
+    ours = gabor.gabor_bank(x, [0.2], [0.7])
+    assert ours.dtype == np.complex64
+    re, im = sk_gabor(x, 0.2, 0.7)
+    assert _rel_err(ours[0, 0].astype(np.complex128), re + 1j * im.astype(np.float64)) <= 1e-4
+
+
+def test_integer_image_is_filtered_as_float64():
+    x = np.round(_image()).clip(0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(
+        gabor.gabor_bank(x, [0.2], [0.7]), gabor.gabor_bank(x.astype(np.float64), [0.2], [0.7])
+    )
+
+
+def test_response_is_the_single_filter_bank():
+    x = _image()
+    one = gabor.gabor_response(x, 0.3, 1.0, sigma=2.0, mode="constant")
+    re, im = sk_gabor(x, 0.3, 1.0, sigma_x=2.0, sigma_y=2.0, mode="constant")
+    assert _rel_err(one, re + 1j * im) <= 1e-6
+
+
+def test_batch_equals_one_image_at_a_time():
+    xs = np.stack([_image(20, 22, seed=s) for s in range(3)])
+    batch = gabor.gabor_bank_batch(xs, [0.1, 0.4], [0.0, 1.0])
+    assert batch.shape == (3, 2, 2, 20, 22)
+    for i in range(3):
+        np.testing.assert_allclose(
+            batch[i], gabor.gabor_bank(xs[i], [0.1, 0.4], [0.0, 1.0]), atol=1e-9
+        )
+
+
+def test_kernels_module_reexports_the_bank():
+    assert kernels.gabor_bank is gabor.gabor_bank
+    assert kernels.gabor_kernel is gabor.gabor_kernel
+
+
+def test_progress_reports_every_filter():
+    calls = []
+    gabor.gabor_bank(
+        _image(), [0.1, 0.2], gabor.even_thetas(3), progress=lambda d, t: calls.append((d, t))
+    )
+    assert calls[-1] == (6, 6)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+# --------------------------------------------------------------------------------------------
+# Padding and stride, as cnnviz.conv defines them
+# --------------------------------------------------------------------------------------------
+
+
+def test_full_padding_equals_scipy_full_convolution():
+    x = _image()
+    g = sk_gabor_kernel(0.2, 0.9, sigma_x=2.0, sigma_y=2.0)
+    ours = gabor.gabor_response(x, 0.2, 0.9, sigma=2.0, padding="full", mode="constant")
+    np.testing.assert_allclose(ours, convolve2d(x, g, mode="full"), atol=1e-9)
+
+
+@pytest.mark.parametrize("pad", [0, 3, (1, 2, 4, 0)])
+def test_explicit_padding_equals_a_crop_of_the_full_convolution(pad):
+    x = _image()
+    g = sk_gabor_kernel(0.3, 2.2, sigma_x=1.5, sigma_y=1.5)
+    kh, kw = g.shape
+    top, bottom, left, right = conv.resolve_padding(x.shape, g.shape, padding=pad)
+    full = convolve2d(x, g, mode="full")  # zero padding of kh-1, kw-1 on every side
+    ref = full[
+        kh - 1 - top : full.shape[0] - (kh - 1 - bottom),
+        kw - 1 - left : full.shape[1] - (kw - 1 - right),
+    ]
+    ours = gabor.gabor_response(x, 0.3, 2.2, sigma=1.5, padding=pad, mode="constant")
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "wrap"])
+def test_valid_padding_crops_skimage_by_the_banks_largest_kernel(mode):
+    x = _image(60, 64)
+    freqs, thetas = [0.15, 0.4], [0.0, np.pi / 4]
+    kh, kw = gabor.bank_kernels(freqs, thetas).shape[2:]
+    ours = gabor.gabor_bank(x, freqs, thetas, padding="valid", mode=mode)
+    ref = _skimage_bank(x, freqs, thetas, mode=mode)[
+        :, :, kh // 2 : 60 - kh // 2, kw // 2 : 64 - kw // 2
+    ]
+    assert ours.shape == ref.shape == (2, 2, 60 - kh + 1, 64 - kw + 1)
+    assert _rel_err(ours, ref) <= 1e-6
+
+
+@pytest.mark.parametrize("stride", [2, 3, (2, 3)])
+@pytest.mark.parametrize("engine", ["fft", "direct"])
+def test_same_padding_with_stride_samples_skimage(stride, engine):
+    x = _image(41, 50)
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    g = sk_gabor_kernel(0.35, 0.6, sigma_x=1.2, sigma_y=1.2)
+    top, _, left, _ = conv.resolve_padding(x.shape, g.shape, stride=stride, padding="same")
+    ho, _ = conv.output_size(41, g.shape[0], sh, "same")
+    wo, _ = conv.output_size(50, g.shape[1], sw, "same")
+    re, im = sk_gabor(x, 0.35, 0.6, sigma_x=1.2, sigma_y=1.2, mode="mirror")
+    # Output pixel i of a stride-s "same" convolution is centred on input pixel
+    # i·s + (k // 2 − pad_before).
+    ref = (re + 1j * im)[g.shape[0] // 2 - top :: sh, g.shape[1] // 2 - left :: sw][:ho, :wo]
+    ours = gabor.gabor_response(
+        x, 0.35, 0.6, sigma=1.2, mode="mirror", stride=stride, engine=engine
+    )
+    assert ours.shape == (ho, wo) == (-(-41 // sh), -(-50 // sw))
+    assert _rel_err(ours, ref) <= 1e-6
+
+
+# --------------------------------------------------------------------------------------------
+# Properties: gratings, energy and orientation maps
+# --------------------------------------------------------------------------------------------
+
+BANK_FREQS = [0.05, 0.1, 0.2, 0.4]
+BANK_THETAS = gabor.even_thetas(8)
+
+
+def _grating(
+    size: int, frequency: float, theta: float, phase: float, amplitude: float, dc: float
+) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
+    return dc + amplitude * np.cos(
+        2 * np.pi * frequency * (xx * np.cos(theta) + yy * np.sin(theta)) + phase
+    )
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fi=st.integers(0, len(BANK_FREQS) - 1),
+    ti=st.integers(0, len(BANK_THETAS) - 1),
+    phase=st.floats(0, 2 * np.pi),
+    amplitude=st.floats(0.2, 5.0),
+    dc=st.floats(-1.0, 1.0),
+    f_jitter=st.floats(0.95, 1.05),
+    t_jitter=st.floats(-0.05, 0.05),
+)
+def test_matched_filter_responds_most_to_a_grating(
+    fi, ti, phase, amplitude, dc, f_jitter, t_jitter
+):
+    x = _grating(160, BANK_FREQS[fi] * f_jitter, BANK_THETAS[ti] + t_jitter, phase, amplitude, dc)
+    mag = np.abs(gabor.gabor_bank(x, BANK_FREQS, BANK_THETAS))
+    # Judge away from the border, where every filter sees only the grating.
+    centre = mag[:, :, 40:120, 40:120].mean(axis=(2, 3))
+    assert np.unravel_index(centre.argmax(), centre.shape) == (fi, ti)
+
+
+def test_orientation_and_energy_maps_find_stripes():
+    # Left: vertical stripes (the wave runs along x: theta 0). Right: horizontal (theta π/2).
+    # Bottom rows: flat grey, where no filter should respond.
+    x = np.zeros((96, 128))
+    x[:64, :64] = _grating(64, 0.2, 0.0, 0.0, 1.0, 0.0)
+    x[:64, 64:] = _grating(64, 0.2, np.pi / 2, 0.0, 1.0, 0.0)
+    thetas = gabor.even_thetas(4)
+    r = gabor.gabor_bank(x, [0.2], thetas, mode="reflect")
+    ori = gabor.orientation_map(r)
+    energy = gabor.energy_map(r)
+    assert ori.shape == energy.shape == x.shape
+    assert np.all(ori[10:50, 10:50] == 0)
+    assert np.all(ori[10:50, 78:118] == 2)
+    np.testing.assert_allclose(energy, np.abs(r).max(axis=(0, 1)))
+    assert energy[20:40, 20:40].min() > 0.4
+    assert energy[80:, :].max() < 0.05 * energy.max()
+
+
+# --------------------------------------------------------------------------------------------
+# Errors say what was expected
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: gabor.gabor_bank(np.zeros((8, 8, 3)), [0.1], [0.0]), "to_gray"),
+        (lambda: gabor.gabor_bank(np.full((8, 8), np.nan), [0.1], [0.0]), "finite pixel"),
+        (lambda: gabor.gabor_bank(np.zeros((8, 8)), [0.0], [0.0]), "frequency"),
+        (lambda: gabor.gabor_bank(np.zeros((8, 8)), [], [0.0]), "frequencies"),
+        (lambda: gabor.gabor_bank(np.zeros((8, 8)), [0.1], [0.0], mode="symmetric"), "mode"),
+        (lambda: gabor.gabor_bank(np.zeros((8, 8)), [0.1], [0.0], sigma=-1), "sigma"),
+        (lambda: gabor.gabor_bank(np.zeros((8, 8)), [0.1], [0.0], stride=0), "stride"),
+        (lambda: gabor.gabor_bank(np.zeros((8, 8)), [0.05], [0.0], padding="valid"), "larger than"),
+        (lambda: gabor.gabor_kernel(1e-5), "n_stds"),
+        (lambda: gabor.even_thetas(0), "Expected an int"),
+        (lambda: gabor.orientation_map(np.zeros((4, 4))), "(F, T, H, W)"),
+    ],
+)
+def test_errors_say_what_was_expected(call, words):
+    with pytest.raises(gabor.GaborError) as info:
+        call()
+    assert isinstance(info.value, ValueError)
+    assert words in str(info.value)
+    assert "Expected" in str(info.value)
