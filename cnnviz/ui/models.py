@@ -27,6 +27,7 @@ __all__ = [
     "current_model",
     "register_session_model",
     "default_model",
+    "model_summary",
 ]
 
 #: Session-state key of the shared choice.
@@ -112,6 +113,11 @@ def _upload_box() -> None:
     st.session_state[KEY] = _UPLOAD_PREFIX
 
 
+def _can_randomise(value: str) -> bool:
+    # Lecture models already have random weights; uploads and session models are not named.
+    return value in models.builtin_names() + models.imagenet_names()
+
+
 def model_picker() -> str:
     """The shared sidebar model choice; returns the value stored in session_state["model.name"]."""
     with st.sidebar:
@@ -123,7 +129,8 @@ def model_picker() -> str:
         base = current.removeprefix(models.RANDOM_PREFIX)
         if base not in options:
             current, base = default_model(), default_model()
-        random = current.startswith(models.RANDOM_PREFIX)
+        random = current.startswith(models.RANDOM_PREFIX) and _can_randomise(base)
+        current = f"{models.RANDOM_PREFIX}{base}" if random else base
         # Put the persisted choice into the widgets before they are drawn (no index=, so
         # Streamlit does not warn about a value set twice).
         st.session_state["model.picker"] = base
@@ -131,7 +138,7 @@ def model_picker() -> str:
 
         def remember() -> None:
             chosen = st.session_state["model.picker"]
-            rand = st.session_state["model.random"] and chosen in models.model_names()
+            rand = st.session_state["model.random"] and _can_randomise(chosen)
             st.session_state[KEY] = f"{models.RANDOM_PREFIX}{chosen}" if rand else chosen
 
         st.selectbox(
@@ -148,7 +155,7 @@ def model_picker() -> str:
             "Random weights (an untrained copy)",
             key="model.random",
             on_change=remember,
-            disabled=base not in models.model_names(),
+            disabled=not _can_randomise(base),
             help="The same architecture with freshly initialised weights: a baseline showing "
             "what the network looks like before it has learned anything.",
         )
@@ -180,3 +187,17 @@ def current_model(*, picker: bool = True) -> tuple[str | keras.Model, models.Mod
     if info.note:
         st.sidebar.warning(info.note)
     return chosen, info
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def _named_summary(name: str) -> tuple[list[dict], dict[str, int], list[tuple[str, tuple]]]:
+    return models.summary(name), models.totals(name), models.shape_flow(name)
+
+
+def model_summary(
+    model: str | keras.Model,
+) -> tuple[list[dict], dict[str, int], list[tuple[str, tuple]]]:
+    """(summary rows, totals, shape flow) of a model; computed once per registry name."""
+    if isinstance(model, str):
+        return _named_summary(model)
+    return models.summary(model), models.totals(model), models.shape_flow(model)
