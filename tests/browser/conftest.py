@@ -1,0 +1,162 @@
+"""A real server and a real browser: `streamlit run app.py` on loopback, driven by Playwright
+over Debian's chromium (never a browser download)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "test-output" / "screenshots"
+CHROMIUM = os.environ.get("CNNVIZ_CHROMIUM", "/usr/bin/chromium")
+# Streamlit's frontend first probes <page>/_stcore/health and host-config when a page is opened
+# by its own URL, then falls back to the root; those two 404s are expected, nothing else is.
+EXPECTED_404 = ("/_stcore/health", "/_stcore/host-config")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server():
+    port = _free_port()
+    env = dict(os.environ, CNNVIZ_MAX_STEPS=os.environ.get("CNNVIZ_MAX_STEPS", "3"))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start:\n" + (proc.stdout.read() if proc.stdout else ""))
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), (
+        f"{CHROMIUM} not found: install Debian's chromium (`apt-get install chromium`); .ci/run does."
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+class PageWatch:
+    """Collects console errors, failed requests and Streamlit exception boxes for one page."""
+
+    def __init__(self, page):
+        self.page = page
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        page.on("response", self._response)
+        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
+
+    def _console(self, msg) -> None:
+        if msg.type == "error" and "Failed to load resource" not in msg.text:
+            self.problems.append(f"console error: {msg.text}")
+
+    def _response(self, r) -> None:
+        if r.status >= 400 and not (r.status == 404 and r.url.endswith(EXPECTED_404)):
+            self.problems.append(f"HTTP {r.status}: {r.url}")
+
+    def check(self) -> None:
+        boxes = self.page.locator("[data-testid=stException]")
+        if boxes.count():
+            self.problems.append("streamlit exception: " + boxes.first.inner_text()[:2000])
+        assert not self.problems, "\n".join(self.problems)
+
+
+@pytest.fixture
+def open_page(browser, server):
+    contexts = []
+
+    def _open(path: str, *, width: int = 1440, height: int = 1000):
+        ctx = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(ctx)
+        page = ctx.new_page()
+        watch = PageWatch(page)
+        page.goto(f"{server}/{path}", wait_until="domcontentloaded")
+        wait_idle(page)
+        return page, watch
+
+    yield _open
+    for ctx in contexts:
+        ctx.close()
+
+
+def wait_idle(page, timeout_ms: int = 180_000) -> None:
+    """Wait until Streamlit has finished running the script (no 'Running…' indicator)."""
+    page.wait_for_selector("[data-testid=stApp]", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') !== 'running'",
+        timeout=timeout_ms,
+    )
+    page.wait_for_timeout(600)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') !== 'running'",
+        timeout=timeout_ms,
+    )
+
+
+def screenshot(page, name: str) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
