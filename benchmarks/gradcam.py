@@ -1,0 +1,124 @@
+"""Grad-CAM speed: a warm Grad-CAM against one compiled forward pass of the same model.
+
+Run by hand: `python benchmarks/gradcam.py`. VGG16 with the classifier top at 224×224, random
+weights (speed does not depend on the values), block5_conv3, one image. Prints ratios against
+references measured in the same run, because absolute times depend on the machine.
+
+Goal (issue 8): warm `cnnviz.cam.grad_cam` ≤ 1.3× one compiled forward pass. For comparison it
+also times keras.io's eager recipe (a GradientTape around a fresh feature model, per call) and,
+if it can be imported, tf-keras-vis `Gradcam`. tf-keras-vis is not a project dependency; to try
+it, `pip install tf-keras-vis` in a separate environment (it may also need `tf-keras`).
+"""
+
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Keras 3 warns when VGG16 (built with a one-element input list) gets a bare tensor; harmless.
+warnings.filterwarnings("ignore", message="The structure of `inputs`")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cnnviz import cam  # noqa: E402
+
+LAYER = "block5_conv3"
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up: tracing and first-call allocations are not what we measure
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def paired_times(a, b, repeats: int) -> tuple[float, float]:
+    """Medians of a and b timed alternately, so load from other processes hits both alike."""
+    a(), b()  # warm-up
+    ta, tb = [], []
+    for _ in range(repeats):
+        for fn, out in ((a, ta), (b, tb)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def keras_io_recipe(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """keras.io's make_gradcam_heatmap, eager, as the tutorial runs it (no tf.function)."""
+    grad_model = keras.Model(model.inputs, [model.get_layer(LAYER).output, model.output])
+    with tf.GradientTape() as tape:
+        conv_out, preds = grad_model(x)
+        pred_index = tf.argmax(preds[0])
+        class_channel = preds[:, pred_index]
+    grads = tape.gradient(class_channel, conv_out)
+    pooled = tf.reduce_mean(grads, axis=(0, 1, 2))
+    heat = conv_out[0] @ pooled[..., tf.newaxis]
+    heat = tf.maximum(tf.squeeze(heat), 0) / tf.math.reduce_max(heat)
+    return heat.numpy()
+
+
+def tf_keras_vis_time(model: keras.Model, x: np.ndarray, repeats: int) -> str:
+    try:
+        from tf_keras_vis.gradcam import Gradcam
+        from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+        from tf_keras_vis.utils.scores import CategoricalScore
+    except Exception as err:  # noqa: BLE001 - any import failure is reported, not raised
+        return f"not available ({type(err).__name__}: {err})"
+    try:
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+        gradcam = Gradcam(copy, model_modifier=ReplaceToLinear(), clone=False)
+        score = CategoricalScore([386])
+        seconds = median_time(lambda: gradcam(score, x, penultimate_layer=LAYER), repeats)
+        return f"{seconds * 1e3:8.1f} ms"
+    except Exception as err:  # noqa: BLE001 - report how it fails on Keras 3
+        return f"fails on this Keras ({type(err).__name__}: {str(err)[:160]})"
+
+
+def main(repeats: int = 15) -> None:
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, devices: "
+          f"{[d.device_type for d in tf.config.list_logical_devices()]}")  # fmt: skip
+    keras.utils.set_random_seed(0)
+    model = keras.applications.VGG16(weights=None)  # 224×224×3, 1000 classes, softmax
+    x = np.random.default_rng(0).uniform(-120, 130, (1, 224, 224, 3)).astype(np.float32)
+    xt = tf.constant(x)
+
+    # The reference: one compiled forward pass of the same model, same input.
+    forward = tf.function(lambda t: model(t, training=False))
+    # Ours: the full public call (input check, step, weights, upsampling, scaling).
+    fwd, ours = paired_times(
+        lambda: forward(xt).numpy(), lambda: cam.grad_cam(model, x[0], layer=LAYER), repeats
+    )
+    recipe = median_time(lambda: keras_io_recipe(model, x), max(3, repeats // 3))
+
+    goal = 1.3
+    print(f"VGG16 224×224, layer {LAYER}, median of {repeats} warm calls")
+    print(f"  compiled forward pass   {fwd * 1e3:8.1f} ms  (reference, 1.00×)")
+    verdict = "OK" if ours / fwd <= goal else "MISSED"
+    print(
+        f"  cnnviz.cam.grad_cam     {ours * 1e3:8.1f} ms  {ours / fwd:5.2f}×  goal ≤ {goal}× {verdict}"
+    )
+    print(f"  keras.io eager recipe   {recipe * 1e3:8.1f} ms  {recipe / fwd:5.2f}×")
+    vis = tf_keras_vis_time(model, x, repeats)
+    print(f"  tf-keras-vis Gradcam    {vis}")
+    if vis.endswith("ms"):
+        vis_s = float(vis.split()[0]) / 1e3
+        print(
+            f"  ratio ours / tf-keras-vis: {ours / vis_s:5.2f}× ({vis_s / fwd:5.2f}× the forward pass)"
+        )
+
+
+if __name__ == "__main__":
+    main()
