@@ -365,6 +365,8 @@ def paired_scatter(
             ),
         ]
     )
-    fig.update_xaxes(title=html.escape(x_title))
-    fig.update_yaxes(title=html.escape(y_title), scaleanchor="x")
+    # The same range on both axes, so the diagonal is the 45° line of "equal response".
+    pad = 0.05 * (hi - lo)
+    fig.update_xaxes(title=html.escape(x_title), range=[lo - pad, hi + pad])
+    fig.update_yaxes(title=html.escape(y_title), range=[lo - pad, hi + pad])
     return figures.style(fig, title=title, height=height)

@@ -1,0 +1,73 @@
+"""Cached forward passes for the pages: one per (model, image), shared by every session.
+
+Switching layer, view or channel reruns the page script; the forward pass must not rerun with
+it. `forward` caches `cnnviz.activations.forward` under keys we compute ourselves:
+
+- the image by a BLAKE2 hash of all its bytes (Streamlit's own hashing of a large numpy array
+  looks at a random sample of its values, so two different photos could collide);
+- a registry model by its name; a session-trained keras.Model by its identity and a hash of
+  its weights, so training it further gives new maps instead of stale ones.
+
+`st.cache_resource` rather than `st.cache_data`: cache_data unpickles a copy of every hit,
+which for VGG16's maps (~60 MB) would cost more than the forward pass it saves. The arrays are
+made read-only instead, so no session can change what another sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import streamlit as st
+
+from cnnviz import activations
+
+__all__ = ["image_key", "model_key", "forward"]
+
+
+def image_key(image: np.ndarray) -> str:
+    """A hash of the image's shape, dtype and every byte."""
+    arr = np.ascontiguousarray(image)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{arr.shape}|{arr.dtype}|".encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def model_key(model: str | keras.Model) -> str:
+    """A registry name as it is; a keras.Model as its name, identity and a hash of its weights."""
+    if isinstance(model, str):
+        return model
+    h = hashlib.blake2b(digest_size=16)
+    for w in model.weights:
+        h.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
+    return f"{model.name}@{id(model)}:{h.hexdigest()}"
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+def _forward(
+    _model: str | keras.Model,
+    _image: np.ndarray,
+    _layers: tuple[str, ...] | None,
+    model_id: str,
+    image_id: str,
+    layers_id: tuple[str, ...] | None,
+) -> activations.Forward:
+    # Underscored arguments are not hashed by Streamlit; the *_id ones are the cache key.
+    result = activations.forward(_model, _image, _layers)
+    for arr in (*result.maps.values(), result.output, result.inputs):
+        arr.setflags(write=False)
+    return result
+
+
+def forward(
+    model: str | keras.Model, image: np.ndarray, layers: Sequence[str] | None = None
+) -> activations.Forward:
+    """`cnnviz.activations.forward`, computed once per (model, image, layers) for all sessions.
+
+    The returned arrays are read-only and shared: copy before changing them.
+    """
+    layer_key = None if layers is None else tuple(layers)
+    return _forward(model, image, layer_key, model_key(model), image_key(image), layer_key)

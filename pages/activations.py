@@ -1,0 +1,418 @@
+"""Activations: what every layer of a CNN sees in your image (seeds 003 and 001)."""
+
+import numpy as np
+import streamlit as st
+
+from cnnviz import activations, grids, images, layers, models
+from cnnviz.ui import cache
+from cnnviz.ui.models import current_model
+from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
+
+P = "activations"
+PAGE = 64  # channels per grid page; VGG's 512-channel layers become 8 pages
+PAGE_COMPARE = 32  # two grids side by side: half as many channels each
+VIEWS = {
+    "layer": "One layer, all channels",
+    "hierarchy": "Every layer, a few channels",
+    "compare": "Two images, one layer",
+}
+
+st.title("Activations: what every layer sees in your image")
+st.markdown(
+    "Each convolution layer slides many learned kernels over its input. Each kernel gives one "
+    "**feature map** (a *channel*): bright where the kernel found its pattern, dark elsewhere. "
+    "A layer's output is also called its **activation**. Here you see them for any image."
+)
+
+model, info = current_model()
+left, right = st.columns([1, 2], gap="large")
+with left:
+    img, img_name = image_picker(P)
+
+
+def fit(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """The image the model is fed, and a note on what was done to it.
+
+    A registry model brings its own preprocessing (`models.resolve`). An uploaded or
+    session-trained model is fed as it is, so we only resize it to the model's input and
+    match the channels; the values stay 0–255 (the Train page's models rescale inside).
+    """
+    if isinstance(model, str):
+        return image, models.prepare_note(model, image)
+    h, w, c = info.input_shape
+    steps = []
+    if image.shape[:2] != (h, w):
+        steps.append(f"resized {image.shape[1]}×{image.shape[0]} → {w}×{h}")
+        image = images.resize(image, (h, w))
+    if c == 1:
+        steps.append("converted to gray")
+        image = images.to_gray(image)[..., None]
+    steps.append("fed as 0–255 values with no other preprocessing")
+    return image, ", ".join(steps)
+
+
+# One forward pass per (model, image), cached for every session: switching layer, view or
+# channel below only redraws.
+try:
+    with st.spinner("Running the image through the network…"):
+        fed, note = fit(img)
+        result = cache.forward(model, fed)
+        net, _ = models.resolve(model)
+        # The prediction comes from the same cached pass; no second forward pass for it.
+        top5 = []
+        if info.class_names and result.output.ndim == 1:
+            probs = models.to_probabilities(result.output[None])[0]
+            top5 = models.top_k(model, probs, k=5)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
+
+paths = list(result.maps)
+if not paths:
+    st.error(
+        f"Model {safe_text(info.name)} has no convolution, pooling or activation layer with "
+        "feature maps, so there is nothing to show here."
+    )
+    st.stop()
+kinds = {i.path: i.class_name for i in layers.list_layers(net)}
+convs = set(layers.conv_layer_paths(net))
+input_hw = result.inputs.shape[1:3]
+
+
+def describe(path: str) -> str:
+    h, w, c = result.maps[path].shape
+    return f"{path} · {kinds.get(path, '?')} · {h}×{w}×{c}"
+
+
+def remember_layer() -> None:
+    # Keep the layer when the student switches view (the select box is the same in all views),
+    # and let the new layer start on its most active channel.
+    st.session_state[f"{P}._layer"] = st.session_state[f"{P}.layer"]
+    st.session_state.pop(f"{P}.channel", None)
+
+
+with left:
+    if note:
+        st.caption(f"ℹ️ {safe_text(note, 300)}")
+    if top5:
+        st.markdown(f"**{safe_text(info.name)} thinks this is:**")
+        for label, p in top5:
+            st.progress(float(np.clip(p, 0.0, 1.0)), text=f"{safe_text(label)}: {p:.1%}")
+    else:
+        st.caption("This model has no classifier head, so it makes no prediction.")
+    view = st.radio(
+        "View",
+        list(VIEWS),
+        format_func=VIEWS.get,
+        key=f"{P}.view",
+        help="One layer in detail, the whole network at a glance, or two images side by side.",
+    )
+    remembered = st.session_state.get(f"{P}._layer")
+    first_conv = next((p for p in paths if p in convs), paths[0])
+    layer = st.selectbox(
+        "Layer",
+        paths,
+        index=paths.index(remembered if remembered in paths else first_conv),
+        key=f"{P}.layer",
+        format_func=describe,
+        on_change=remember_layer,
+        help="Layers in the order the image flows through them; name · type · height×width×channels.",
+        disabled=view == "hierarchy",
+    )
+
+act = result.maps[layer]
+n_ch = act.shape[-1]
+stats = activations.channel_stats(act)
+
+
+def page_picker(size: int) -> tuple[int, int]:
+    """A select box over pages of `size` channels when they do not fit one grid."""
+    pages = [(s, min(s + size, n_ch)) for s in range(0, n_ch, size)]
+    if len(pages) == 1:
+        return pages[0]
+    key = f"{P}.page{size}"
+    if st.session_state.get(key) not in pages:
+        st.session_state.pop(key, None)
+    return st.selectbox(
+        "Channels",
+        pages,
+        key=key,
+        format_func=lambda p: f"{p[0]}–{p[1] - 1} of {n_ch}",
+        help=f"{n_ch} channels are shown {size} at a time.",
+    )
+
+
+def npz_button(maps: dict, file_name: str, key: str) -> None:
+    st.download_button(
+        "Activations as NPZ",
+        data=lambda: activations.to_npz(maps),
+        file_name=file_name,
+        mime="application/octet-stream",
+        key=key,
+        on_click="ignore",
+        help="numpy: np.load(file)['layer name'] gives one layer's array.",
+    )
+
+
+def stem(path: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in path)
+
+
+# --------------------------------------------------------------------------------------------
+# Layer view: every channel of one layer, then one channel large.
+# --------------------------------------------------------------------------------------------
+if view == "layer":
+    with right:
+        c1, c2 = st.columns([1, 1])
+        with c1:
+            first, stop = page_picker(PAGE)
+        with c2:
+            shared = (
+                st.radio(
+                    "Colour scale",
+                    ["per channel", "shared"],
+                    horizontal=True,
+                    key=f"{P}.scale",
+                    help="Per channel: each map uses its own range, so weak patterns show. "
+                    "Shared: one range for all, so you see which channels respond most.",
+                )
+                == "shared"
+            )
+        ch_key = f"{P}.channel"
+        if not 0 <= st.session_state.get(ch_key, -1) < n_ch:
+            # First show (or a layer with fewer channels): start on the most active channel.
+            st.session_state[ch_key] = int(np.argmax(stats["mean"]))
+        channel = st.slider(
+            "Channel to see large",
+            0,
+            n_ch - 1,
+            key=ch_key,
+            help="Each channel is the output of one learned filter.",
+        )
+        idx = range(first, stop)
+        maps = np.moveaxis(act[..., first:stop], -1, 0)
+        empty = stats["empty"][first:stop]
+        st.plotly_chart(
+            grids.channel_grid(
+                maps,
+                [f"#{i}{' ∅' if stats['empty'][i] else ''}" for i in idx],
+                shared_scale=shared,
+                marked=empty,
+                highlight=channel - first if first <= channel < stop else None,
+            ),
+            key=f"{P}.grid",
+        )
+        n_empty = int(stats["empty"].sum())
+        h, w = act.shape[:2]
+        st.caption(
+            f"{n_ch} channels of {h}×{w}. **{n_empty} empty** for this image (∅, red dotted "
+            f"outline: the map is flat, the filter found nothing). On average "
+            f"{stats['sparsity'].mean():.0%} of the values are exactly zero."
+        )
+        d1, d2, d3 = st.columns(3)
+        with d1:
+            download_image(
+                "Grid as PNG",
+                lambda: grids.tile_maps(maps, 8, shared_scale=shared),
+                f"{stem(layer)}_channels_{first}-{stop - 1}.png",
+                key=f"{P}.dl_grid",
+            )
+        with d2:
+            npz_button(result.maps, "activations.npz", f"{P}.dl_npz")
+        with d3:
+            table = np.column_stack(
+                [np.arange(n_ch), stats["mean"], stats["max"], stats["sparsity"], stats["empty"]]
+            )
+            download_array(
+                "Channel statistics as CSV",
+                table,
+                f"{stem(layer)}_stats.csv",
+                key=f"{P}.dl_stats",
+            )
+
+        one = act[..., channel]
+        st.markdown(
+            f"**Channel {channel}** of {safe_text(layer)}: mean {stats['mean'][channel]:.3g}, "
+            f"max {stats['max'][channel]:.3g}, {stats['sparsity'][channel]:.0%} zeros"
+            + (" · **empty**" if stats["empty"][channel] else "")
+        )
+        big_l, big_r = st.columns(2)
+        with big_l:
+            st.plotly_chart(
+                grids.channel_grid([one], [f"{h}×{w} map"], max_side=512, cell_px=320),
+                key=f"{P}.channel_fig",
+            )
+            download_image(
+                "Map as PNG",
+                lambda: grids.tile_maps([one], 1),
+                f"{stem(layer)}_channel{channel}.png",
+                key=f"{P}.dl_channel",
+            )
+        with big_r:
+            base = images.resize(img, tuple(input_hw))
+            over = images.overlay(base, images.normalize(one))
+            st.image(
+                over,
+                caption=f"over the input, at the input's size {input_hw[1]}×{input_hw[0]}",
+                width="stretch",
+            )
+            download_image(
+                "Overlay as PNG",
+                over,
+                f"{stem(layer)}_channel{channel}_overlay.png",
+                key=f"{P}.dl_overlay",
+            )
+
+        with st.expander("What to look for", expanded=True):
+            st.markdown(
+                """
+- **First layers are edge detectors.** Each map lights up along edges of one direction or
+  colour, like the Sobel and Gabor kernels of the *Kernels* lesson, but learned from data.
+- **Deeper layers respond to parts** (in seed 003's cat: eyes, ears) and then to **abstract
+  patterns** that no longer look like the image. Their maps are smaller, and there are more
+  of them: the network trades resolution for more kinds of features.
+- **Empty maps (∅)** are not broken: the image simply lacks what that filter looks for
+  (in the seed, maybe a dog-specific feature). Try another image and they may light up.
+- **Sparsity.** After a ReLU most numbers are exactly zero (seed 001: "hidden layers see a
+  high level of sparsity"). The *shared* colour scale shows how few channels respond strongly.
+"""
+            )
+
+# --------------------------------------------------------------------------------------------
+# Hierarchy view: the first channels of every layer, top to bottom.
+# --------------------------------------------------------------------------------------------
+elif view == "hierarchy":
+    with right:
+        c1, c2 = st.columns([1, 1])
+        with c1:
+            per_layer = st.slider("Channels per layer", 1, 16, 8, key=f"{P}.per_layer")
+        with c2:
+            conv_only = st.toggle(
+                "Convolution layers only",
+                key=f"{P}.conv_only",
+                help="Hide pooling and activation layers.",
+            )
+        rows = [p for p in paths if not conv_only or p in convs] or paths
+        # Every row has the same number of cells, so a narrow layer limits them all.
+        k = min(per_layer, min(result.maps[p].shape[-1] for p in rows))
+        cells, titles, flags = [], [], []
+        for p in rows:
+            a = result.maps[p]
+            empty = activations.empty_channels(a)
+            for c in range(k):
+                cells.append(a[..., c])
+                titles.append(f"{p.rsplit('/', 1)[-1]} #{c}" if c == 0 else f"#{c}")
+                flags.append(bool(empty[c]))
+        st.plotly_chart(
+            grids.channel_grid(cells, titles, cols=k, marked=flags, max_side=40, cell_px=90),
+            key=f"{P}.hierarchy",
+        )
+        st.caption(
+            "One row per layer, input side at the top; each row is "
+            + ", ".join(f"{result.maps[p].shape[0]}×{result.maps[p].shape[1]}" for p in rows[:6])
+            + ("…" if len(rows) > 6 else "")
+            + " pixels. ∅ and a red dotted outline mark empty maps."
+        )
+        d1, d2 = st.columns(2)
+        with d1:
+            download_image(
+                "Hierarchy as PNG",
+                lambda: grids.tile_maps(cells, k),
+                "hierarchy.png",
+                key=f"{P}.dl_hier",
+            )
+        with d2:
+            npz_button({p: result.maps[p] for p in rows}, "activations.npz", f"{P}.dl_npz_hier")
+        with st.expander("What to look for", expanded=True):
+            st.markdown(
+                """
+- **A spatial hierarchy** (seed 003). The top rows keep the image's layout: you can still
+  recognise it, traced in edges. Each layer down combines the patterns of the layer above over
+  a larger area, so the maps get coarser and more abstract.
+- **Pooling rows** halve the size and keep the strongest responses: the network cares *that* a
+  pattern is there more than exactly *where*.
+- Empty maps appear more often deeper down: specialised features that this image does not
+  contain.
+"""
+            )
+
+# --------------------------------------------------------------------------------------------
+# Compare view: the same layer for two images, and each channel's mean for both.
+# --------------------------------------------------------------------------------------------
+else:
+    with right:
+        img_b, name_b = image_picker(f"{P}.b", default="coffee", label="Second image")
+        try:
+            with st.spinner("Running the second image through the network…"):
+                result_b = cache.forward(model, fit(img_b)[0])
+        except ValueError as err:
+            st.error(str(err))
+            st.stop()
+        act_b = result_b.maps[layer]
+        stats_b = activations.channel_stats(act_b)
+        first, stop = page_picker(PAGE_COMPARE)
+        idx = range(first, stop)
+        # One colour range per channel across both images, so equal colours mean equal numbers.
+        lo = np.minimum(act[..., idx].min(axis=(0, 1)), act_b[..., idx].min(axis=(0, 1)))
+        hi = np.maximum(act[..., idx].max(axis=(0, 1)), act_b[..., idx].max(axis=(0, 1)))
+        limits = [
+            (float(a), float(b) if b > a else float(a) + 1.0) for a, b in zip(lo, hi, strict=True)
+        ]
+        ca, cb = st.columns(2)
+        for col, a, s, name, tag in (
+            (ca, act, stats, img_name, "a"),
+            (cb, act_b, stats_b, name_b, "b"),
+        ):
+            with col:
+                st.markdown(f"**{safe_text(name)}**")
+                maps = np.moveaxis(a[..., first:stop], -1, 0)
+                st.plotly_chart(
+                    grids.channel_grid(
+                        maps,
+                        [f"#{i}" for i in idx],
+                        cols=4,
+                        marked=s["empty"][first:stop],
+                        zlimits=limits,
+                        cell_px=80,
+                    ),
+                    key=f"{P}.compare_{tag}",
+                )
+                download_image(
+                    "Grid as PNG",
+                    lambda maps=maps: grids.tile_maps(maps, 4, zlimits=limits),
+                    f"{stem(layer)}_{tag}.png",
+                    key=f"{P}.dl_compare_{tag}",
+                )
+        st.plotly_chart(
+            grids.paired_scatter(
+                stats["mean"],
+                stats_b["mean"],
+                [f"channel {i}" for i in range(n_ch)],
+                x_title=f"mean activation: {img_name}",
+                y_title=f"mean activation: {name_b}",
+                marked=stats["empty"] | stats_b["empty"],
+                title=f"Each point is one channel of {layer}",
+            ),
+            key=f"{P}.scatter",
+        )
+        d1, d2 = st.columns(2)
+        with d1:
+            download_array(
+                "Channel means as CSV",
+                np.column_stack([np.arange(n_ch), stats["mean"], stats_b["mean"]]),
+                f"{stem(layer)}_means.csv",
+                key=f"{P}.dl_means",
+            )
+        with d2:
+            npz_button({"a/" + layer: act, "b/" + layer: act_b}, "compare.npz", f"{P}.dl_npz_cmp")
+        with st.expander("What to look for", expanded=True):
+            st.markdown(
+                """
+- **The same filter responds differently to different inputs** (seed 003's cat vs dog: "very
+  different activations"). A channel far above the dashed line fires more for the second
+  image, far below it for the first.
+- In the **first layers** the points hug the line: every photo has edges. **Deeper**, they
+  spread out: those channels respond to things one image has and the other lacks.
+- Crosses mark channels empty for at least one of the images.
+"""
+            )
