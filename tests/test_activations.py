@@ -193,7 +193,7 @@ def _builtin_reference(net: keras.Model, x: np.ndarray, paths: list[str]) -> dic
     if isinstance(net, keras.Sequential) and all("/" not in p for p in paths):
         ref = _sequential_reference(net, x)
     else:
-        sub = keras.Model(net.inputs, [net.get_layer(p).output for p in paths])
+        sub = keras.Model(net.inputs[0], [net.get_layer(p).output for p in paths])
         ref = dict(zip(paths, (np.asarray(t) for t in sub(x)), strict=True))
     return {p: ref[p] for p in paths}
 
