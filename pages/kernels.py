@@ -3,11 +3,21 @@
 import numpy as np
 import streamlit as st
 
-from cnnviz import conv, figures, images
+from cnnviz import conv, figures, images, kernels
+from cnnviz.ui import params
 from cnnviz.ui.kernel_editor import kernel_editor
 from cnnviz.ui.widgets import download_array, download_image, image_picker
 
 P = "kernels"
+# Shareable link: ?sample=coins&kernel=laplacian&padding=valid&stride=2&dilation=1
+LINK = {
+    "sample": params.Choice(f"{P}.sample", images.sample_names()),
+    "kernel": params.Choice(f"{P}.preset", kernels.preset_names()),
+    "padding": params.Choice(f"{P}.padding", ["valid", "same", "full", "custom"]),
+    "stride": params.Int(f"{P}.stride", 1, 8),
+    "dilation": params.Int(f"{P}.dilation", 1, 6),
+}
+params.bind(LINK, prefix=P)
 st.title("Kernels: convolution on your image")
 st.markdown(
     "A **kernel** is a small grid of weights. We slide it over the image and, at every position, "
@@ -185,3 +195,5 @@ with right:
   only nine weights. Deep networks use this to see far without more parameters.
 """
         )
+
+params.sync(LINK, prefix=P)

@@ -17,6 +17,7 @@ __all__ = [
     "download_array",
     "show_error",
     "safe_text",
+    "md_code",
     "projector_toggle",
 ]
 
@@ -79,7 +80,7 @@ def image_picker(
             name = upload.name
         except images.ImageError as err:
             st.error(
-                f"Could not use {safe_text(upload.name)!s}: {err} Showing the sample image instead."
+                f"Could not use {md_code(upload.name)}: {err} Showing the sample image instead."
             )
     if img is None:
         img = _sample(sample)
@@ -96,6 +97,15 @@ def safe_text(text: object, limit: int = 120) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     return html.escape(s)
+
+
+def md_code(text: object, limit: int = 80) -> str:
+    """User-controlled text shown literally inside Markdown (st.error, st.info, st.markdown):
+    an inline code span, so no Markdown or HTML in it is interpreted."""
+    s = str(text).replace("`", "'").replace("\n", " ")
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return f"`{s}`"
 
 
 def show_error(err: Exception) -> None:
