@@ -1087,8 +1087,11 @@ def _walk(node: Any, where: str, depth: int) -> None:
         return
     if not isinstance(node, dict):
         raise _reject(where, f"unexpected value of type {type(node).__name__}.")
-    for key in node:
+    # Keys and plain string values first, so a telling reason (a path, safe mode) wins.
+    for key, value in node.items():
         _check_string(key, where)
+        if isinstance(value, str):
+            _check_string(value, f"{where}.{key}" if where else key)
     if "class_name" in node:
         _check_object(node, where)
     for key, value in node.items():
@@ -1230,7 +1233,10 @@ def _layer_params(layer: dict) -> int:
         for a in cfg.get("shared_axes") or []:
             dims[int(a) - 1] = 1
         return int(np.prod(dims))
-    # Normalization: mean and variance over the kept axis, plus a sample count.
+    # Normalization: mean and variance over the kept axis and a sample count, learned by
+    # adapt(); given as constants in the config instead, there are no weights.
+    if cfg.get("mean") is not None:
+        return 0
     return 2 * axes(cfg.get("axis", -1)) + 1
 
 
