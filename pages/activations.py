@@ -24,6 +24,7 @@ st.markdown(
     "A layer's output is also called its **activation**. Here you see them for any image."
 )
 
+cache.keep_keras_state()  # no keras.clear_session() + gc.collect() after every rerun
 model, info = current_model()
 left, right = st.columns([1, 2], gap="large")
 with left:
