@@ -34,6 +34,7 @@ Names:
 from __future__ import annotations
 
 import collections
+import contextlib
 import importlib
 import io
 import itertools
@@ -472,7 +473,7 @@ def _build(entry: _Entry, random: bool) -> tuple[keras.Model, bool, str | None]:
         return random_variant(source), True, note
     if entry.kind == "imagenet":
         try:
-            return load_imagenet(entry.name, fallback=False), False, None
+            return load_imagenet(entry.name), False, None
         except ModelUnavailable as err:
             note = f"random weights: {err}"
             return entry.build(weights=None), True, note
@@ -486,17 +487,17 @@ def _build(entry: _Entry, random: bool) -> tuple[keras.Model, bool, str | None]:
     return model, entry.kind == "lecture", entry.note
 
 
-def load_imagenet(name: str, *, fallback: bool = True) -> keras.Model:
+def load_imagenet(name: str) -> keras.Model:
     """An ImageNet model with its trained weights, downloaded once into the Keras cache.
+
+    `load(name)` is what pages use: it falls back to random weights, labelled in `info`.
 
     Args:
         name: one of `imagenet_names()`.
-        fallback: when the weights cannot be had, return the architecture with random weights
-            instead of raising.
 
     Raises:
-        ModelUnavailable: (fallback=False) the weights could not be downloaded; the message
-            names the file and where to put it by hand.
+        ModelUnavailable: the weights could not be downloaded; the message names the file and
+            where to put it by hand. A failure is remembered for 10 minutes (no new attempt).
     """
     entry, _ = _entry(name)
     if entry.kind != "imagenet":
@@ -512,8 +513,6 @@ def load_imagenet(name: str, *, fallback: bool = True) -> keras.Model:
         except Exception as err:  # noqa: BLE001 - keras raises a bare Exception on URL failures
             reason = f"{type(err).__name__}: {err}"
             _failed[name] = (time.monotonic(), reason)
-    if fallback:
-        return entry.build(weights=None)
     target = _weights_dir() / entry.weights_file
     raise ModelUnavailable(
         f"The ImageNet weights for {entry.title.removeprefix('ImageNet: ')} could not be "
@@ -538,19 +537,28 @@ def _weights_dir() -> Path:
 _socket_lock = threading.Lock()
 
 
-def _fetch_imagenet(builder: Callable[..., keras.Model]) -> keras.Model:
-    """Build with weights="imagenet": Keras downloads the file into its cache the first time.
+@contextlib.contextmanager
+def _short_socket_timeout() -> Iterator[None]:
+    """Keras downloads with urllib, which waits forever by default on an unreachable network.
 
-    This is the only function that touches the network for weights. A short socket timeout
-    makes an unreachable network fail in seconds instead of hanging (urllib has no timeout).
+    A default socket timeout (process-wide, so downloads take turns) makes it fail in seconds.
     """
     with _socket_lock:
         old = socket.getdefaulttimeout()
         socket.setdefaulttimeout(_NET_TIMEOUT_S)
         try:
-            return builder(weights="imagenet")
+            yield
         finally:
             socket.setdefaulttimeout(old)
+
+
+def _fetch_imagenet(builder: Callable[..., keras.Model]) -> keras.Model:
+    """Build with weights="imagenet": Keras downloads the file into its cache the first time.
+
+    This is the only function that fetches weights from the network (tests cut it off).
+    """
+    with _short_socket_timeout():
+        return builder(weights="imagenet")
 
 
 _class_index: list[str] | None = None
@@ -573,17 +581,13 @@ def _imagenet_class_names() -> list[str] | None:
         return None
     from keras.applications.imagenet_utils import decode_predictions
 
-    with _socket_lock:
-        old = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(_NET_TIMEOUT_S)
-        try:
+    try:
+        with _short_socket_timeout():
             # One-hot rows: the top-1 decoding of row i is class i.
             rows = decode_predictions(np.eye(1000, dtype=np.float32), top=1)
-        except Exception:  # noqa: BLE001 - keras raises a bare Exception on URL failures
-            _class_index_failed_at = time.monotonic()
-            return None
-        finally:
-            socket.setdefaulttimeout(old)
+    except Exception:  # noqa: BLE001 - keras raises a bare Exception on URL failures
+        _class_index_failed_at = time.monotonic()
+        return None
     _class_index = [row[0][1].replace("_", " ") for row in rows]
     return _class_index
 

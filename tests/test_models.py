@@ -360,7 +360,7 @@ def offline(monkeypatch, tmp_path):
 def test_imagenet_offline_gives_a_clear_message(offline):
     seen, home = offline
     with pytest.raises(models.ModelUnavailable) as err:
-        models.load_imagenet("mobilenet_v2", fallback=False)
+        models.load_imagenet("mobilenet_v2")
     file = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
     msg = str(err.value)
     assert f"{home}/models/{file}" in msg and f"~/.keras/models/{file}" in msg
