@@ -124,10 +124,12 @@ def test_uploading_an_image_runs_it_through_the_model(counted):
     at.file_uploader(key=f"{P}.upload").upload("square.png", buf.getvalue(), "image/png").run()
     _ok(at)
     assert len(counted) == 2
-    # The upload is what the model saw.
-    expected = activations.forward(name, rgb)
+    # The upload is what the model saw: its forward pass is in the cache (no new pass), and
+    # its input is the upload through the model's own preprocessing.
     got = cache.forward(name, rgb)
-    np.testing.assert_allclose(got.inputs, expected.inputs)
+    assert len(counted) == 2
+    _, preprocess = models.resolve(name)
+    np.testing.assert_allclose(got.inputs, preprocess(rgb))
     assert any("60×40" in c.value for c in at.caption)
 
 
