@@ -1,0 +1,539 @@
+"""Training the built-in models: `python -m cnnviz.train digits` and `python -m cnnviz.train shapes`.
+
+Each run is seeded and deterministic (`keras.utils.set_random_seed` plus TensorFlow's
+deterministic ops), trains on data `cnnviz.datasets` generates, measures the accuracy on fresh
+data generated with another seed, and writes two files into `--out` (default assets/models):
+
+- `NAME.keras`: the model without optimizer state. Preprocessing is inside it (a first
+  `Rescaling(1/255)` layer), so it takes float32 pixels in the 0..255 range as they are.
+- `NAME.json`: the model card, read by `cnnviz.models`. Its schema:
+
+    {
+      "name": "digits",                       # file stem, also the built-in's name
+      "title": "Digits (MNIST-style CNN)",    # for menus
+      "architecture": "cnnviz.architectures.mnist_cnn(head='flatten', rescale=True)",
+      "params": 93322,
+      "classes": ["0", ..., "9"],             # output index -> class name
+      "input_shape": [28, 28, 1],             # (height, width, channels) without the batch
+      "output": "softmax",                    # the last layer's activation: probabilities
+      "last_conv_layer": "conv3",             # where Grad-CAM looks by default
+      "preprocessing": {                      # what a caller must feed
+        "color": "gray" | "rgb",
+        "range": [0, 255],                    # float32 pixel values, not rescaled
+        "resize": [28, 28],                   # (height, width)
+        "invert_dark_on_light": true,         # digits: white ink on black, like MNIST
+        "rescaling": "inside the model (Rescaling 1/255)",
+        "note": "..."                         # anything else, in words
+      },
+      "data": {"generator": "cnnviz.datasets.digits", "n_train": 20000, "train_seed": 0,
+               "n_validation": 2000, "validation_seed": 1},
+      "heldout": {"data": "cnnviz.datasets.digits", "seed": 10000, "n": 5000, "accuracy": 0.99},
+      "training": {"epochs": 6, "batch_size": 64, "optimizer": "Adam", "learning_rate": 0.001,
+                   "max_steps": null, "seconds": 150.0, "history": {"loss": [...], ...}},
+      "seed": 0,
+      "command": "python -m cnnviz.train digits",
+      "date": "2026-11-22",
+      "keras_version": "3.15.1", "tensorflow_version": "2.21.0",
+      "size_bytes": 1150000
+    }
+
+`--data mnist` / `--data fashion_mnist` train the digits model on the real data set through
+`keras.datasets` when a network is available (the held-out set is then its test split); the
+offline default never needs it. `train_model` is the loop itself, reusable by the Train page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TrainError", "MODEL_DIR", "SPECS", "ModelSpec", "train_model", "train_builtin", "main"]
+
+#: Where the shipped models and their cards live.
+MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
+#: The held-out data is generated with seed + this offset: far from the training (seed) and
+#: validation (seed + 1) streams, and never looked at while choosing the settings.
+HELDOUT_SEED_OFFSET = 10_000
+#: A shipped model must stay small enough for the repository.
+MAX_MODEL_BYTES = 5_000_000
+
+
+class TrainError(ValueError):
+    """Invalid training arguments; the message says what was expected."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """How one built-in model is built, fed and trained (the defaults of `python -m cnnviz.train`)."""
+
+    name: str
+    title: str
+    architecture: str  # the builder call, as text for the card
+    build: Callable[[int], Any]  # classes -> an uncompiled keras.Model
+    generator: str  # "digits" or "shapes" in cnnviz.datasets
+    input_shape: tuple[int, int, int]
+    last_conv_layer: str
+    preprocessing: dict[str, Any]
+    n_train: int
+    epochs: int
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    n_validation: int = 2000
+    n_heldout: int = 5000
+    data_choices: tuple[str, ...] = ("generated",)
+
+
+def _build_digits(classes: int) -> Any:
+    from cnnviz.architectures import mnist_cnn
+
+    return mnist_cnn("flatten", classes=classes, rescale=True)
+
+
+def _build_shapes(classes: int) -> Any:
+    from cnnviz.architectures import shapes_cnn
+
+    return shapes_cnn(classes=classes, rescale=True)
+
+
+SPECS: dict[str, ModelSpec] = {
+    "digits": ModelSpec(
+        name="digits",
+        title="Digits (seed 003's MNIST CNN)",
+        architecture="cnnviz.architectures.mnist_cnn(head='flatten', rescale=True)",
+        build=_build_digits,
+        generator="digits",
+        input_shape=(28, 28, 1),
+        last_conv_layer="conv3",
+        preprocessing={
+            "color": "gray",
+            "range": [0, 255],
+            "resize": [28, 28],
+            "invert_dark_on_light": True,
+            "rescaling": "inside the model (Rescaling 1/255)",
+            "note": "White digit on a black background, about 20×20 pixels centred in 28×28, "
+            "like MNIST; invert dark ink on light paper first.",
+        },
+        n_train=20_000,
+        epochs=6,
+        data_choices=("generated", "mnist", "fashion_mnist"),
+    ),
+    "shapes": ModelSpec(
+        name="shapes",
+        title="Shapes (4-block CNN, cats-vs-dogs style)",
+        architecture="cnnviz.architectures.shapes_cnn(classes=8, rescale=True)",
+        build=_build_shapes,
+        generator="shapes",
+        input_shape=(64, 64, 3),
+        last_conv_layer="conv4",
+        preprocessing={
+            "color": "rgb",
+            "range": [0, 255],
+            "resize": [64, 64],
+            "invert_dark_on_light": False,
+            "rescaling": "inside the model (Rescaling 1/255)",
+            "note": "One object per picture, light on dark or dark on light.",
+        },
+        n_train=10_000,
+        epochs=10,
+        n_heldout=3000,
+    ),
+}
+
+
+def _env_max_steps() -> int | None:
+    """CNNVIZ_MAX_STEPS, when set, caps the batches per epoch (tests set it)."""
+    raw = os.environ.get("CNNVIZ_MAX_STEPS", "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise TrainError(
+            f"Expected CNNVIZ_MAX_STEPS to be a positive integer. Received {raw!r}."
+        ) from None
+    if value < 1:
+        raise TrainError(f"Expected CNNVIZ_MAX_STEPS to be a positive integer. Received {raw!r}.")
+    return value
+
+
+def train_model(
+    model: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int = 64,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    max_steps: int | None = None,
+    learning_rate: float = 1e-3,
+) -> dict[str, list[float]]:
+    """Train a classifier with `model.fit`, reporting each epoch and stopping when asked.
+
+    An uncompiled model is compiled here with Adam(learning_rate), sparse categorical
+    cross-entropy (binary cross-entropy for a single sigmoid output) and accuracy. A compiled
+    model keeps its own settings.
+
+    Args:
+        model: a keras.Model taking `x` as it is (put any rescaling inside the model).
+        x: (N, H, W, C) or (N, H, W) inputs; float32 is used as given.
+        y: (N,) integer class labels.
+        epochs: number of passes over the data.
+        batch_size: samples per gradient step.
+        validation_data: optional (x_val, y_val), evaluated after every epoch.
+        progress: called as progress(epoch, logs) after each epoch (epoch counts from 0;
+            logs holds loss, accuracy and, with validation data, val_loss, val_accuracy).
+        stop: polled after every batch; when it returns True training stops after that
+            batch and the weights learnt so far are kept.
+        max_steps: cap on batches per epoch (the first max_steps * batch_size samples are
+            used); None reads CNNVIZ_MAX_STEPS from the environment, unset means no cap.
+        learning_rate: Adam's step size when the model is compiled here.
+
+    Returns:
+        Keras' history as a dict of per-epoch lists ("loss", "accuracy", "val_loss", ...).
+
+    Raises:
+        TrainError: mismatched or empty data, or non-positive epochs / batch_size / max_steps.
+    """
+    import keras
+
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y)
+    if x.ndim == 3:
+        x = x[..., None]  # gray images: add the channel axis Conv2D expects
+    if x.shape[0] == 0 or x.shape[0] != y.shape[0]:
+        raise TrainError(
+            f"Expected as many labels as images (N > 0). Received {x.shape[0]} images, {y.shape[0]} labels."
+        )
+    for arg, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise TrainError(f"Expected {arg} to be a positive integer. Received {arg}={value!r}.")
+    if max_steps is None:
+        max_steps = _env_max_steps()
+    elif not isinstance(max_steps, int) or max_steps < 1:
+        raise TrainError(
+            f"Expected max_steps to be a positive integer or None. Received max_steps={max_steps!r}."
+        )
+
+    # Cap the work per epoch by using fewer samples (a smoke test needs a few steps only).
+    if max_steps is not None:
+        x, y = x[: max_steps * batch_size], y[: max_steps * batch_size]
+        if validation_data is not None:
+            vx, vy = validation_data
+            validation_data = (vx[: max_steps * batch_size], vy[: max_steps * batch_size])
+    if validation_data is not None:
+        vx = np.asarray(validation_data[0], dtype=np.float32)
+        validation_data = (vx[..., None] if vx.ndim == 3 else vx, np.asarray(validation_data[1]))
+
+    # Compile only a model that is not compiled yet: the caller's choices win.
+    if not model.compiled:
+        binary = model.output_shape[-1] == 1
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+
+    class _Hooks(keras.callbacks.Callback):
+        # Keras checks model.stop_training after every batch, so a stop is honoured at once.
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if stop is not None and stop():
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if progress is not None:
+                progress(epoch, {k: float(v) for k, v in (logs or {}).items()})
+
+    history = model.fit(
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=validation_data,
+        callbacks=[_Hooks()],
+        shuffle=True,
+        verbose=0,
+    )
+    return {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str, Any]:
+    """Train, validation and held-out arrays (images in 0..255 float32) plus their provenance."""
+    from cnnviz import datasets
+
+    if data == "generated":
+        gen = getattr(datasets, spec.generator)
+        classes = datasets.DIGIT_CLASSES if spec.generator == "digits" else datasets.SHAPE_CLASSES
+        heldout_seed = seed + HELDOUT_SEED_OFFSET
+        x, y = gen(n_train, seed=seed)[:2]
+        vx, vy = gen(spec.n_validation, seed=seed + 1)[:2]
+        hx, hy = gen(spec.n_heldout, seed=heldout_seed)[:2]
+        source = f"cnnviz.datasets.{spec.generator}"
+        info = {
+            "generator": source,
+            "n_train": n_train,
+            "train_seed": seed,
+            "n_validation": spec.n_validation,
+            "validation_seed": seed + 1,
+        }
+        heldout = {"data": source, "seed": heldout_seed, "n": spec.n_heldout}
+    else:
+        # Real data via keras.datasets: validation is the end of the training split, held-out
+        # is the official test split. Raises DatasetUnavailable offline.
+        ds = datasets.load_keras_dataset(data)
+        classes = ds.classes
+        order = np.random.default_rng(seed).permutation(ds.x_train.shape[0])
+        val, train = order[: spec.n_validation], order[spec.n_validation :][:n_train]
+        x, y, vx, vy = ds.x_train[train], ds.y_train[train], ds.x_train[val], ds.y_train[val]
+        hx, hy = ds.x_test, ds.y_test
+        info = {
+            "keras_dataset": data,
+            "n_train": int(train.size),
+            "n_validation": spec.n_validation,
+            "seed": seed,
+        }
+        heldout = {"data": f"keras.datasets.{data} test split", "seed": None, "n": int(hx.shape[0])}
+    return {
+        "x": x,
+        "y": y,
+        "vx": vx,
+        "vy": vy,
+        "hx": hx,
+        "hy": hy,
+        "classes": list(classes),
+        "info": info,
+        "heldout": heldout,
+    }
+
+
+def evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+    """Accuracy of `model` on images as the generators return them (0..255, any dtype)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[..., None]
+    probs = model.predict(x, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(probs, axis=-1) == np.asarray(y)))
+
+
+def train_builtin(
+    name: str,
+    *,
+    out: Path = MODEL_DIR,
+    epochs: int | None = None,
+    n_train: int | None = None,
+    seed: int = 0,
+    data: str = "generated",
+    max_steps: int | None = None,
+    command: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train one built-in model deterministically and write NAME.keras and NAME.json to `out`.
+
+    Returns:
+        The model card (see the module docstring for its schema).
+
+    Raises:
+        TrainError: unknown name or data, or bad sizes.
+        cnnviz.datasets.DatasetUnavailable: real data requested while offline.
+    """
+    import keras
+
+    if name not in SPECS:
+        raise TrainError(f"Expected a model name in {sorted(SPECS)}. Received {name!r}.")
+    spec = SPECS[name]
+    if data not in spec.data_choices:
+        raise TrainError(
+            f"Expected data in {list(spec.data_choices)} for {name!r}. Received {data!r}."
+        )
+    epochs = spec.epochs if epochs is None else epochs
+    n_train = spec.n_train if n_train is None else n_train
+    if not isinstance(n_train, int) or n_train < 1:
+        raise TrainError(
+            f"Expected n_train to be a positive integer. Received n_train={n_train!r}."
+        )
+
+    # Seed Python, numpy and TensorFlow; deterministic kernels only for this run.
+    keras.utils.set_random_seed(seed)
+    with _deterministic_ops():
+        return _train_builtin(spec, out, epochs, n_train, seed, data, max_steps, command, log)
+
+
+def _train_builtin(
+    spec: ModelSpec,
+    out: Path,
+    epochs: int,
+    n_train: int,
+    seed: int,
+    data: str,
+    max_steps: int | None,
+    command: str | None,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """The body of `train_builtin`, run with seeds set and deterministic ops on."""
+    import keras
+    import tensorflow as tf
+
+    name = spec.name
+    # Generate (or load) the data: training, validation and held-out with distinct seeds.
+    # A capped (smoke) run also evaluates on a capped number of samples.
+    t0 = time.perf_counter()
+    cap = max_steps if max_steps is not None else _env_max_steps()
+    if cap is not None:
+        n_eval = cap * spec.batch_size
+        spec = dataclasses.replace(
+            spec, n_validation=min(spec.n_validation, n_eval), n_heldout=min(spec.n_heldout, n_eval)
+        )
+    d = _make_data(spec, data, n_train, seed)
+    log(
+        f"data ready in {time.perf_counter() - t0:.1f} s: train {d['x'].shape}, held-out {d['hx'].shape}"
+    )
+
+    # Build and train.
+    model = spec.build(len(d["classes"]))
+    t1 = time.perf_counter()
+
+    def report(epoch: int, logs: dict[str, float]) -> None:
+        parts = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
+        log(f"epoch {epoch + 1}/{epochs} {parts} ({time.perf_counter() - t1:.0f} s)")
+
+    history = train_model(
+        model,
+        d["x"],
+        d["y"],
+        epochs=epochs,
+        batch_size=spec.batch_size,
+        validation_data=(d["vx"], d["vy"]),
+        progress=report,
+        max_steps=max_steps,
+        learning_rate=spec.learning_rate,
+    )
+    seconds = time.perf_counter() - t1
+    accuracy = evaluate(model, d["hx"], d["hy"])
+    log(f"trained in {seconds:.0f} s; held-out accuracy {accuracy:.4f} on {d['heldout']['data']}")
+
+    # Save a fresh copy without optimizer state (a third of the size), then the card.
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    clean = spec.build(len(d["classes"]))
+    clean.set_weights(model.get_weights())
+    model_path = out / f"{name}.keras"
+    clean.save(model_path)
+    size = model_path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        log(f"warning: {model_path} is {size:,} bytes, above the {MAX_MODEL_BYTES:,} byte budget")
+    card = {
+        "name": name,
+        "title": spec.title,
+        "architecture": spec.architecture,
+        "params": int(clean.count_params()),
+        "classes": d["classes"],
+        "input_shape": list(spec.input_shape),
+        "output": "softmax",
+        "last_conv_layer": spec.last_conv_layer,
+        "preprocessing": spec.preprocessing,
+        "data": d["info"],
+        "heldout": {**d["heldout"], "accuracy": round(accuracy, 5)},
+        "training": {
+            "epochs": epochs,
+            "batch_size": spec.batch_size,
+            "optimizer": "Adam",
+            "learning_rate": spec.learning_rate,
+            "max_steps": cap,
+            "seconds": round(seconds, 1),
+            "history": {k: [round(v, 5) for v in vals] for k, vals in history.items()},
+        },
+        "seed": seed,
+        "command": command or f"python -m cnnviz.train {name}",
+        "date": _dt.date.today().isoformat(),
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+        "size_bytes": size,
+    }
+    (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    log(f"wrote {model_path} ({size:,} bytes) and {name}.json")
+    return card
+
+
+@contextlib.contextmanager
+def _deterministic_ops() -> Iterator[None]:
+    """Turn on TensorFlow's deterministic ops, and restore the previous setting afterwards.
+
+    The setting is process-wide; a library call must not leave it on for other code (some ops
+    then refuse to run). TF's public API can only switch it on, so switching back uses the
+    module behind `tf.config.experimental.enable_op_determinism`.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    was_on = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_on:
+            tf_config.disable_op_determinism()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns the process exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m cnnviz.train",
+        description="Train a built-in cnnviz model on generated data.",
+    )
+    parser.add_argument("name", choices=sorted(SPECS), help="which built-in model to train")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="passes over the data (default: per model)"
+    )
+    parser.add_argument(
+        "--n-train", type=int, default=None, help="training samples (default: per model)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="training seed; validation uses seed+1")
+    parser.add_argument(
+        "--out", type=Path, default=MODEL_DIR, help="output folder (default: assets/models)"
+    )
+    parser.add_argument(
+        "--max-steps", type=int, default=None, help="cap batches per epoch (smoke tests)"
+    )
+    parser.add_argument(
+        "--data",
+        default="generated",
+        choices=("generated", "mnist", "fashion_mnist"),
+        help="training data: generated offline (default) or a keras.datasets download (digits only)",
+    )
+    args = parser.parse_args(argv)
+    command = "python -m cnnviz.train " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        train_builtin(
+            args.name,
+            out=args.out,
+            epochs=args.epochs,
+            n_train=args.n_train,
+            seed=args.seed,
+            data=args.data,
+            max_steps=args.max_steps,
+            command=command,
+            log=lambda line: print(line, flush=True),
+        )
+    except ValueError as err:  # TrainError, DatasetUnavailable: say why, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())
