@@ -4,20 +4,26 @@ Seed 001 compares a CIFAR-10 baseline with batch normalisation, dropout and augm
 one table ("Baseline ~70%, Batch norm ~74%, Batch norm+dropout ~78%, ... + data augmentation
 ~76%"); `Experiment` is one row of such a table. Seed 003 smooths noisy learning curves with a
 running average (`smooth_curve`). After training, a confusion matrix and the worst-classified
-examples show *which* mistakes the network makes.
+examples show *which* mistakes the network makes. `load_data` gives every data set the Train
+page offers in one form.
 
-numpy only: no TensorFlow, no Streamlit.
+No TensorFlow (except `keras.datasets` inside `load_data` for the online sets), no Streamlit.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from cnnviz import datasets
+
 __all__ = [
+    "DATASETS",
+    "LabData",
+    "load_data",
     "ExperimentError",
     "Experiment",
     "Worst",
@@ -29,8 +35,74 @@ __all__ = [
 ]
 
 
+#: Data sets of the Train page: name -> (title, generated offline?).
+DATASETS: dict[str, tuple[str, bool]] = {
+    "digits": ("Digits (generated, MNIST-style, 28×28)", True),
+    "shapes": ("Shapes (generated, 8 classes, 64×64 colour)", True),
+    "mnist": ("MNIST (keras.datasets, needs a network)", False),
+    "fashion_mnist": ("Fashion-MNIST (keras.datasets, needs a network)", False),
+    "cifar10": ("CIFAR-10 (keras.datasets, needs a network)", False),
+}
+# The test set of generated data uses seed + this offset, far from the training seed
+# (the same offset as the built-in models' held-out data in cnnviz.train).
+TEST_SEED_OFFSET = 10_000
+
+
 class ExperimentError(ValueError):
     """Invalid inputs for an experiment helper; the message says what was expected."""
+
+
+class LabData(NamedTuple):
+    """One data set, ready to train on: images uint8 (N, H, W, C), labels int64 (N,)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+
+
+def load_data(name: str, n_train: int, n_test: int, seed: int = 0) -> LabData:
+    """`n_train` training and `n_test` test examples of a Train-page data set.
+
+    Generated sets draw the test examples with another seed (`seed + 10000`), so they are
+    fresh pictures. keras.datasets sets take a seeded random subset of their training split
+    and the first `n_test` pictures of their test split.
+
+    Args:
+        name: a key of `DATASETS`.
+        n_train: training examples (the validation split is taken from these later).
+        n_test: test examples.
+        seed: seed of the generator or of the subset.
+
+    Returns:
+        A `LabData`; gray images get a channel axis (N, 28, 28, 1).
+
+    Raises:
+        ExperimentError: unknown name or bad sizes.
+        cnnviz.datasets.DatasetUnavailable: a keras.datasets download failed (offline).
+    """
+    if name not in DATASETS:
+        raise ExperimentError(f"Expected a data set in {list(DATASETS)}. Received {name!r}.")
+    for arg, v in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+            raise ExperimentError(f"Expected {arg} to be a positive integer. Received {v!r}.")
+    if name in ("digits", "shapes"):
+        # Generated offline: a fresh seed for the test pictures.
+        gen = getattr(datasets, name)
+        x, y = gen(int(n_train), seed=seed)[:2]
+        xt, yt = gen(int(n_test), seed=seed + TEST_SEED_OFFSET)[:2]
+        classes = datasets.DIGIT_CLASSES if name == "digits" else datasets.SHAPE_CLASSES
+    else:
+        # keras.datasets (raises DatasetUnavailable offline): a seeded subset of the train split.
+        ds = datasets.load_keras_dataset(name)
+        pick = np.random.default_rng(seed).permutation(len(ds.x_train))[: int(n_train)]
+        x, y = ds.x_train[pick], ds.y_train[pick]
+        xt, yt = ds.x_test[: int(n_test)], ds.y_test[: int(n_test)]
+        classes = ds.classes
+    if x.ndim == 3:
+        x, xt = x[..., None], xt[..., None]
+    return LabData(x, y.astype(np.int64), xt, yt.astype(np.int64), list(classes))
 
 
 @dataclass(frozen=True)
