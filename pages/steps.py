@@ -100,7 +100,7 @@ with left:
             extra={SEED_KERNEL_NAME: (SEED_KERNEL, "The kernel of seed 001's worked 5×5 example.")},
         )
         c1, c2 = st.columns(2)
-        bias = c1.number_input("Bias b", -100.0, 100.0, 0.0, 0.5, key=f"{P}.bias")
+        bias = c1.number_input("Bias b", -10_000.0, 10_000.0, 0.0, 0.5, key=f"{P}.bias")
         relu = c2.toggle("ReLU after", key=f"{P}.relu", help="max(0, value): negatives become 0.")
     else:
         kernel, kernel_label, bias, relu = None, "", 0.0, False
@@ -357,19 +357,27 @@ with right:
     )
     st.code(f"height: {formula_h}\nwidth:  {formula_w}", language=None)
     if padding == "same":
-        k_eff = (kh - 1) * trace.dilation[0] + 1
-        note = (
-            f"SAME keeps ⌈n / stride⌉ = ⌈{x.shape[0]} / {trace.stride[0]}⌉ = {ho} rows, which needs "
-            f"(out − 1)·stride + k_eff − n = ({ho} − 1)·{trace.stride[0]} + {k_eff} − {x.shape[0]} = "
-            f"{top + bottom} padded rows. TensorFlow puts half of them, rounded down ({top}), on top "
-            f"and the rest ({bottom}) at the bottom"
-        )
-        if top != bottom or pad_l != pad_r:
-            note += (
-                ": here the padding is **asymmetric**, the odd row/column goes to the bottom/right."
+        # Per axis: the total TensorFlow needs, and how it splits it (the odd cell goes after).
+        axes = []
+        for name, n_in, n_o, k, before, after, ends in (
+            ("rows", x.shape[0], ho, kh, top, bottom, ("on top", "at the bottom")),
+            ("columns", x.shape[1], wo, kw, pad_l, pad_r, ("on the left", "on the right")),
+        ):
+            ax = 0 if name == "rows" else 1
+            k_eff = (k - 1) * trace.dilation[ax] + 1
+            total = f"({n_o} − 1)·{trace.stride[ax]} + {k_eff} − {n_in}"
+            if (n_o - 1) * trace.stride[ax] + k_eff < n_in:
+                total = f"max(0, {total})"  # windows that skip cells need no padding
+            axes.append(
+                f"{name}: {total} = {before + after} → {before} {ends[0]}, {after} {ends[1]}"
             )
-        else:
-            note += "."
+        uneven = top != bottom or pad_l != pad_r
+        note = (
+            "SAME keeps ⌈n / stride⌉ outputs per axis, which needs (out − 1)·stride + k_eff − n "
+            f"padded cells: {'; '.join(axes)}. TensorFlow puts half, rounded down, before and the "
+            "rest after, so an odd total pads unevenly"
+            + (": here the padding is **asymmetric**." if uneven else " (not here).")
+        )
         if op != CONV:
             note += " Pooling ignores padded cells: they never win a max and do not count in an average."
         st.caption(note)

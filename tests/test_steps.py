@@ -418,6 +418,10 @@ def test_switching_padding_stride_and_conv_or_pool() -> None:
     check_steps(at, conv.conv2d_steps(SEED_X, SEED_K, padding="same", stride=2))
     at.radio(key="steps.op").set_value("Max pooling").run()
     check_steps(at, conv.pool2d_steps(SEED_X, 2, stride=2, padding="same"))
+    # 5 cells, window 2, stride 2: one padded row and column, both after, and the page says so.
+    note = next(c.value for c in at.caption if c.value.startswith("SAME"))
+    assert "rows: (3 − 1)·2 + 2 − 5 = 1 → 0 on top, 1 at the bottom" in note
+    assert "**asymmetric**" in note
     at.radio(key="steps.op").set_value("Average pooling").run()
     at.slider(key="steps.pool_stride").set_value(1).run()
     check_steps(at, conv.pool2d_steps(SEED_X, 2, stride=1, padding="same", op="avg"))
