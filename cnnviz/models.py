@@ -682,7 +682,8 @@ def _preprocessing_text(entry: _Entry) -> str:
 def info(model: str | keras.Model) -> ModelInfo:
     """What a model expects and answers: input shape, class names, random weights, a note.
 
-    A registry name loads the model (cached) because an ImageNet fallback is only known then.
+    A registry name loads the model the first time, because an ImageNet fallback is only known
+    then.
     A bare keras.Model gives name=model.name, its own input shape (None sides -> 224) and
     "class 0", ... names; a model this module handed out keeps its class names and note.
     """
@@ -699,7 +700,8 @@ def info(model: str | keras.Model) -> ModelInfo:
             title=model.name,
         )
     entry, random = _entry(model)
-    load(model)
+    if model not in _status:
+        load(model)  # the status is kept after the model leaves the cache: no rebuild
     random_weights, note = _status[model]
     classes = entry.classes()
     if entry.kind == "imagenet" and _imagenet_class_names() is None:

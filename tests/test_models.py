@@ -73,7 +73,9 @@ def test_names():
     assert "random:vgg16" in names and "random:digits" in names
 
 
-@pytest.mark.parametrize("name", list(LECTURE_COUNTS))
+# VGG16 with its top (138 M parameters, ~550 MB, ~6 s to build) is checked once per session,
+# in tests/test_page_architecture.py, both on the page and against the model.
+@pytest.mark.parametrize("name", [n for n in LECTURE_COUNTS if n != "lecture:vgg16"])
 def test_lecture_parameter_counts(name):
     net = models.load(name)
     assert net.count_params() == LECTURE_COUNTS[name]
