@@ -1,6 +1,7 @@
 """cnnviz.gabor against scikit-image and scipy, a grating property test, and the Gabor page."""
 
-from pathlib import Path
+import base64
+import json
 
 import numpy as np
 import pytest
@@ -9,10 +10,10 @@ from hypothesis import strategies as st
 from scipy.signal import convolve2d
 from skimage.filters import gabor as sk_gabor
 from skimage.filters import gabor_kernel as sk_gabor_kernel
+from streamlit.testing.v1 import AppTest
 
-from cnnviz import conv, gabor, kernels
-
-PAGE = Path(__file__).resolve().parents[1] / "pages" / "gabor.py"
+from cnnviz import conv, datasets, gabor, images, kernels
+from tests.apptest_util import assert_clean, imports_tensorflow, page
 
 
 def _image(h: int = 40, w: int = 53, seed: int = 0) -> np.ndarray:
@@ -325,3 +326,181 @@ def test_errors_say_what_was_expected(call, words):
     assert isinstance(info.value, ValueError)
     assert words in str(info.value)
     assert "Expected" in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# The Gabor page (AppTest)
+# --------------------------------------------------------------------------------------------
+
+VIEW = "gabor.view"
+
+
+def _run_page(view: str | None = None, **state) -> AppTest:
+    at = AppTest.from_file(page("gabor.py"), default_timeout=120)
+    if view is not None:
+        at.session_state[VIEW] = view
+    for key, value in state.items():
+        at.session_state[f"gabor.{key}"] = value
+    at.run()
+    assert_clean(at)
+    return at
+
+
+def _chart(at: AppTest, key: str) -> dict:
+    """The plotly figure with this widget key, as JSON."""
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}"))
+    return json.loads(chart.proto.spec)
+
+
+def _z(trace: dict) -> np.ndarray:
+    """A trace's z, decoding plotly's base64 typed arrays."""
+    z = trace["z"]
+    if isinstance(z, dict):
+        shape = [int(v) for v in str(z["shape"]).split(",")]
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+    return np.array(z, dtype=np.float64)
+
+
+def _working_image(name: str = "camera", side: int = 128) -> np.ndarray:
+    """What the page filters: the sample in gray, [0, 1], longest side `side`."""
+    gray = images.to_gray(images.sample_image(name)) / 255.0
+    h, w = gray.shape
+    scale = side / max(h, w)
+    return images.resize(gray, (round(h * scale), round(w * scale))).astype(np.float32)
+
+
+def test_page_defaults_are_the_seeds_and_show_stripes():
+    at = _run_page()
+    assert at.slider(key="gabor.frequency").value == pytest.approx(0.46)
+    assert at.slider(key="gabor.theta").value == pytest.approx(1.5)
+    assert at.slider(key="gabor.sigma").value == pytest.approx(2.5)
+    kernel = sk_gabor_kernel(0.46, 1.5, sigma_x=2.5, sigma_y=2.5)
+    np.testing.assert_allclose(_z(_chart(at, "gabor.fig_kre")["data"][0]), kernel.real, atol=1e-12)
+    np.testing.assert_allclose(_z(_chart(at, "gabor.fig_kim")["data"][0]), kernel.imag, atol=1e-12)
+    x = _working_image()
+    re, im = sk_gabor(x.astype(np.float64), 0.46, 1.5, sigma_x=2.5, sigma_y=2.5)
+    real = _z(_chart(at, "gabor.fig_real")["data"][0])
+    assert _rel_err(real, re) <= 1e-4
+    assert _rel_err(_z(_chart(at, "gabor.fig_mag")["data"][0]), np.hypot(re, im)) <= 1e-4
+    # Clear stripes: the real part's spectrum peaks at the filter's frequency and angle.
+    power = np.abs(np.fft.fft2(real - real.mean()))
+    iy, ix = np.unravel_index(power.argmax(), power.shape)
+    fy, fx = np.fft.fftfreq(real.shape[0])[iy], np.fft.fftfreq(real.shape[1])[ix]
+    assert np.hypot(fx, fy) == pytest.approx(0.46, abs=0.03)
+    angle = np.arctan2(fy, fx) % np.pi
+    assert abs(angle - 1.5) < 0.15
+    assert len(at.get("download_button")) >= 6
+
+
+def test_every_control_reruns_without_exception():
+    at = _run_page()
+    one_filter = [
+        ("slider", "frequency", 0.2),
+        ("slider", "theta", 0.0),
+        ("slider", "sigma", 4.0),
+        ("radio", "width_by", "bandwidth"),
+        ("slider", "bandwidth", 1.8),
+        ("slider", "offset", 1.57),
+        ("slider", "n_stds", 2.0),
+        ("selectbox", "padding", "valid"),
+        ("slider", "stride", 3),
+        ("selectbox", "padding", "full"),
+        ("selectbox", "padding", "custom"),
+        ("number_input", "pad_amount", 9),
+        ("selectbox", "mode", "constant"),
+        ("selectbox", "mode", "wrap"),
+        ("toggle", "surface", True),
+        ("select_slider", "side", 64),
+        ("selectbox", "sample", "astronaut"),
+    ]
+    bank = [
+        ("slider", "n_thetas", 3),
+        ("multiselect", "freqs", ["0.1", "0.28"]),
+        ("radio", "bank_width_by", "sigma"),
+        ("slider", "bank_sigma", 3.0),
+        ("radio", "bank_width_by", "bandwidth"),
+        ("slider", "bank_bandwidth", 2.0),
+        ("selectbox", "bank_mode", "nearest"),
+        ("toggle", "shared", False),
+        ("toggle", "hide_weak", False),
+    ]
+    dataset = [
+        ("radio", "dataset", "shapes"),
+        ("slider", "n_images", 8),
+        ("number_input", "seed", 3),
+        ("radio", "apply", "bank"),
+        ("slider", "ds_pick", 5),
+        ("radio", "dataset", "digits"),
+    ]
+    for view, steps in (
+        ("One filter", one_filter),
+        ("A bank of filters", bank),
+        ("On a dataset", dataset),
+    ):
+        at.session_state[VIEW] = view
+        at.run()
+        assert_clean(at)
+        for kind, key, value in steps:
+            getattr(at, kind)(key=f"gabor.{key}").set_value(value).run()
+            assert_clean(at)
+            assert not at.error, (key, [e.value for e in at.error])
+    # The one-filter sliders were remembered while their tab was closed.
+    at.session_state[VIEW] = "One filter"
+    at.run()
+    assert at.slider(key="gabor.frequency").value == pytest.approx(0.2)
+
+
+def test_padding_and_stride_follow_cnnviz_conv():
+    at = _run_page(padding="valid", stride=2)
+    size, formula = conv.output_size(128, 17, 2, "valid")
+    assert formula in at.code[0].value
+    assert _z(_chart(at, "gabor.fig_real")["data"][0]).shape == (size, size)
+
+
+def test_a_kernel_larger_than_a_valid_image_is_explained():
+    at = _run_page(side=32, padding="valid", sigma=10.0, n_stds=5.0)
+    assert at.error and "larger than the padded image" in at.error[0].value
+
+
+def test_a_typed_frequency_that_is_not_a_number_is_explained():
+    at = _run_page("A bank of filters")
+    at.multiselect(key="gabor.freqs").set_value(["0.1", "lots"]).run()
+    assert_clean(at)
+    assert at.error and "not a frequency" in at.error[0].value
+    assert len(_chart(at, "gabor.fig_bank_r")["data"]) == 8  # only 0.1 remains: 1 × 8 filters
+
+
+def test_bank_view_shows_the_library_results():
+    at = _run_page("A bank of filters")
+    x = _working_image()
+    ref = gabor.gabor_bank(x.astype(np.float64), [0.05, 0.1, 0.2, 0.4], gabor.even_thetas(8))
+    assert len(_chart(at, "gabor.fig_bank_k")["data"]) == 32
+    assert len(_chart(at, "gabor.fig_bank_r")["data"]) == 32
+    energy = _z(_chart(at, "gabor.fig_energy")["data"][0])
+    assert _rel_err(energy, gabor.energy_map(ref)) <= 1e-4
+    orient = _z(_chart(at, "gabor.fig_orient")["data"][0])
+    strong = np.isfinite(orient)
+    assert strong.mean() > 0.2
+    expected = np.degrees(gabor.even_thetas(8))[gabor.orientation_map(ref)]
+    assert np.mean(orient[strong] == expected[strong]) > 0.99  # float32 vs float64 near-ties
+
+
+def test_dataset_view_filters_the_offline_digits():
+    at = _run_page("On a dataset")
+    images_fig = _chart(at, "gabor.fig_ds_in")
+    assert len(images_fig["data"]) == 16
+    digits, labels = datasets.digits(16, seed=0)
+    np.testing.assert_allclose(_z(images_fig["data"][3]), digits[3] / 255.0, atol=1e-6)
+    resp = _z(_chart(at, "gabor.fig_ds_out")["data"][3])
+    ref = gabor.gabor_response(digits[3] / 255.0, 0.46, 1.5, sigma=2.5)
+    np.testing.assert_allclose(resp, np.abs(ref), atol=1e-5)
+
+
+def test_page_imports_no_tensorflow():
+    setup = (
+        "at.run()\n"
+        f"at.session_state[{VIEW!r}] = 'A bank of filters'\n"
+        "at.run()\n"
+        f"at.session_state[{VIEW!r}] = 'On a dataset'"
+    )
+    assert not imports_tensorflow("gabor.py", setup)
