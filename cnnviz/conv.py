@@ -573,8 +573,9 @@ def _windows(
     k_eff = [(k - 1) * d + 1 for k, d in zip(size, dilation, strict=True)]
     if padded.shape[0] < k_eff[0] or padded.shape[1] < k_eff[1]:
         raise ConvError(
-            f"The {what} (effective size {k_eff[0]}×{k_eff[1]}) is larger than the padded input "
-            f"{padded.shape[0]}×{padded.shape[1]}. Expected it to fit: use 'same' padding or a smaller {what}."
+            f"Expected the {what} (effective size {k_eff[0]}×{k_eff[1]}) to fit in the padded input. "
+            f"Received a padded input of {padded.shape[0]}×{padded.shape[1]}: use 'same' padding "
+            f"or a smaller {what}."
         )
     ho = (padded.shape[0] - k_eff[0]) // stride[0] + 1
     wo = (padded.shape[1] - k_eff[1]) // stride[1] + 1

@@ -215,7 +215,7 @@ def test_conv_steps_2d_kernel_equals_conv2d() -> None:
 def test_conv_steps_bad_arguments_raise_clear_errors() -> None:
     with pytest.raises(conv.ConvError, match="Expected a kernel with 3 input channel"):
         conv.conv2d_steps(np.zeros((5, 5, 3)), np.ones((3, 3)))
-    with pytest.raises(conv.ConvError, match="larger than the padded input"):
+    with pytest.raises(conv.ConvError, match="to fit in the padded input"):
         conv.conv2d_steps(np.zeros((3, 3)), np.ones((5, 5)))
     with pytest.raises(conv.ConvError, match="one bias per output channel"):
         conv.conv2d_steps(np.zeros((3, 3)), np.ones((2, 2)), bias=[1.0, 2.0])
@@ -323,7 +323,7 @@ def test_pool_bad_arguments_raise_clear_errors() -> None:
         conv.pool2d(SEED_POOL_X, 2, padding="full")
     with pytest.raises(conv.ConvError, match='Expected "max" or "avg"'):
         conv.pool2d_steps(SEED_POOL_X, 2, op="min")
-    with pytest.raises(conv.ConvError, match="larger than the padded input"):
+    with pytest.raises(conv.ConvError, match="to fit in the padded input"):
         conv.pool2d(SEED_POOL_X, 5)
 
 
@@ -496,7 +496,7 @@ def test_play_moves_one_step_per_rerun_and_errors_are_messages() -> None:
     at.toggle(key="steps.play").set_value(False).run()
     at.selectbox(key="steps.preset").set_value("uniform 9×9 (seed 001)").run()
     assert not at.exception
-    assert "larger than the padded input" in at.error[0].value
+    assert "to fit in the padded input" in at.error[0].value
 
 
 def test_page_imports_no_tensorflow() -> None:
