@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from cnnviz.ui.router import use_app_router
+
+use_app_router()
+
 st.title("cnnviz: see how a convolutional network works")
 st.markdown(
     """

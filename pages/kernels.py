@@ -6,7 +6,10 @@ import streamlit as st
 from cnnviz import conv, figures, images, kernels
 from cnnviz.ui import params
 from cnnviz.ui.kernel_editor import kernel_editor
+from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import download_array, download_image, image_picker
+
+use_app_router()
 
 P = "kernels"
 # Shareable link: ?sample=coins&kernel=laplacian&padding=valid&stride=2&dilation=1
