@@ -1,0 +1,265 @@
+"""cnnviz.train: the shipped models on fresh data, their cards, the loop and the script."""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from cnnviz import datasets
+from cnnviz.architectures import mnist_cnn
+from cnnviz.train import (
+    HELDOUT_SEED_OFFSET,
+    MAX_MODEL_BYTES,
+    MODEL_DIR,
+    TrainError,
+    train_builtin,
+    train_model,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+# Fresh data for the acceptance check: not the training (0), validation (1) or card's held-out
+# (10000) seed.
+FRESH_SEED = 2024
+
+
+def _load(name: str) -> keras.Model:
+    return keras.saving.load_model(MODEL_DIR / f"{name}.keras", compile=False, safe_mode=True)
+
+
+def _card(name: str) -> dict:
+    return json.loads((MODEL_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    x = x.astype(np.float32)
+    x = x[..., None] if x.ndim == 3 else x
+    return float(np.mean(model.predict(x, batch_size=250, verbose=0).argmax(-1) == y))
+
+
+# --- the shipped models -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_shipped_digits_model_reads_fresh_digits():
+    model = _load("digits")
+    x, y = datasets.digits(1000, seed=FRESH_SEED)
+    assert _accuracy(model, x, y) >= 0.98
+
+
+@pytest.mark.slow
+def test_shipped_shapes_model_recognises_fresh_shapes():
+    model = _load("shapes")
+    x, y, _ = datasets.shapes(800, seed=FRESH_SEED)
+    assert _accuracy(model, x, y) >= 0.97
+
+
+@pytest.mark.parametrize(
+    ("name", "classes", "threshold"),
+    [("digits", datasets.DIGIT_CLASSES, 0.98), ("shapes", datasets.SHAPE_CLASSES, 0.97)],
+)
+def test_model_cards_describe_the_shipped_models(name, classes, threshold):
+    card = _card(name)
+    model = _load(name)
+    assert card["name"] == name and card["classes"] == classes
+    assert tuple(card["input_shape"]) == model.input_shape[1:]
+    assert model.output_shape == (None, len(classes))
+    assert card["params"] == model.count_params()
+    assert card["last_conv_layer"] in [layer.name for layer in model.layers]
+    assert model.layers[0].name == "rescale"  # preprocessing inside the model, as the card says
+    assert (
+        card["preprocessing"]["range"] == [0, 255]
+        and "inside the model" in card["preprocessing"]["rescaling"]
+    )
+    # Honest held-out numbers: another seed than training and validation, above the bar.
+    assert card["heldout"]["seed"] == card["seed"] + HELDOUT_SEED_OFFSET
+    assert card["heldout"]["seed"] not in (
+        card["data"]["train_seed"],
+        card["data"]["validation_seed"],
+    )
+    assert card["heldout"]["accuracy"] >= threshold
+    assert card["command"].startswith(f"python -m cnnviz.train {name}")
+    assert card["training"]["max_steps"] is None
+    size = (MODEL_DIR / f"{name}.keras").stat().st_size
+    assert size == card["size_bytes"] <= MAX_MODEL_BYTES
+    for key in ("date", "keras_version", "seed", "training", "data"):
+        assert key in card
+
+
+# --- train_model --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (64, 8, 8, 1)).astype(np.float32)
+    y = (x.mean(axis=(1, 2, 3)) > 127).astype(np.int64)
+    return x, y
+
+
+def _tiny_model() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(2, 3, name="conv1"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+
+
+def test_train_model_reports_every_epoch_and_caps_steps(tiny_data):
+    x, y = tiny_data
+    epochs_seen, polls = [], []
+
+    def stop() -> bool:
+        polls.append(1)
+        return False
+
+    history = train_model(
+        _tiny_model(),
+        x,
+        y,
+        epochs=3,
+        batch_size=8,
+        validation_data=(x, y),
+        progress=lambda epoch, logs: epochs_seen.append((epoch, sorted(logs))),
+        stop=stop,
+        max_steps=2,
+    )
+    assert [e for e, _ in epochs_seen] == [0, 1, 2]
+    assert epochs_seen[0][1] == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert len(history["loss"]) == 3 and all(np.isfinite(history["loss"]))
+    assert len(polls) == 3 * 2  # stop() is polled after each of the 2 capped batches per epoch
+
+
+def test_train_model_reads_the_step_cap_from_the_environment(tiny_data, monkeypatch):
+    x, y = tiny_data
+    polls = []
+    monkeypatch.setenv("CNNVIZ_MAX_STEPS", "3")
+    train_model(_tiny_model(), x, y, epochs=1, batch_size=8, stop=lambda: polls.append(1) and False)
+    assert len(polls) == 3
+
+
+def test_stop_ends_training_at_once_and_keeps_the_weights(tiny_data):
+    x, y = tiny_data
+    model = _tiny_model()
+    before = [w.copy() for w in model.get_weights()]
+    history = train_model(model, x, y, epochs=5, batch_size=8, stop=lambda: True, max_steps=8)
+    assert len(history["loss"]) == 1  # stopped during the first epoch
+    after = model.get_weights()
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(before, after, strict=True)
+    )  # one step taken, kept
+    assert model.predict(x[:2], verbose=0).shape == (2, 2)
+
+
+def test_train_model_keeps_a_compiled_models_settings(tiny_data):
+    x, y = tiny_data
+    model = _tiny_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    history = train_model(model, x, y, epochs=1, batch_size=8, max_steps=2)
+    assert "accuracy" not in history  # not recompiled with our metrics
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # learning rate 0: nothing moved
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"epochs": 0}, {"epochs": 1, "batch_size": 0}, {"epochs": 1, "max_steps": 0}],
+)
+def test_train_model_bad_arguments(tiny_data, kwargs):
+    x, y = tiny_data
+    with pytest.raises(TrainError, match="Expected"):
+        train_model(_tiny_model(), x, y, **kwargs)
+    with pytest.raises(TrainError, match="as many labels"):
+        train_model(_tiny_model(), x, y[:3], epochs=1)
+
+
+# --- train_builtin and the script ---------------------------------------------------------
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    return keras.saving.load_model(path, compile=False).get_weights()
+
+
+def test_training_is_deterministic_for_a_seed(tmp_path):
+    for run, seed in (("a", 0), ("b", 0), ("c", 1)):
+        train_builtin(
+            "digits",
+            out=tmp_path / run,
+            n_train=128,
+            epochs=1,
+            seed=seed,
+            max_steps=2,
+            log=lambda _: None,
+        )
+    a, b, c = (_weights(tmp_path / run / "digits.keras") for run in "abc")
+    for wa, wb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert any(not np.array_equal(wa, wc) for wa, wc in zip(a, c, strict=True))
+
+
+def test_real_data_offline_raises_dataset_unavailable(tmp_path, monkeypatch):
+    # Mock only the network: Keras' download fails, with an empty cache.
+    import keras.src.backend.config as keras_config
+    import keras.src.utils.file_utils as file_utils
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path / "keras"))
+    with pytest.raises(datasets.DatasetUnavailable, match="mnist"):
+        train_builtin(
+            "digits", out=tmp_path, data="mnist", epochs=1, max_steps=1, log=lambda _: None
+        )
+    with pytest.raises(TrainError, match="Expected data"):
+        train_builtin("shapes", out=tmp_path, data="mnist", log=lambda _: None)
+    with pytest.raises(TrainError, match="Expected a model name"):
+        train_builtin("cats", out=tmp_path)
+
+
+def test_training_script_smoke_run(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("CNNVIZ_MAX_STEPS", None)  # the explicit --max-steps must do the capping
+    cmd = [
+        sys.executable,
+        "-m",
+        "cnnviz.train",
+        "digits",
+        "--out",
+        str(tmp_path),
+        "--n-train",
+        "256",
+    ]
+    cmd += ["--epochs", "1", "--max-steps", "2"]
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = json.loads((tmp_path / "digits.json").read_text(encoding="utf-8"))
+    assert card["data"]["n_train"] == 256 and card["training"]["epochs"] == 1
+    assert card["training"]["max_steps"] == 2
+    assert card["command"] == (
+        f"python -m cnnviz.train digits --out {tmp_path} --n-train 256 --epochs 1 --max-steps 2"
+    )
+    model = keras.saving.load_model(tmp_path / "digits.keras", compile=False, safe_mode=True)
+    assert model.count_params() == mnist_cnn("flatten").count_params() == 93_322
+    assert model.predict(np.zeros((1, 28, 28, 1), np.float32), verbose=0).shape == (1, 10)
+
+
+def test_training_script_rejects_an_unknown_model():
+    result = subprocess.run(
+        [sys.executable, "-m", "cnnviz.train", "cats"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "invalid choice" in result.stderr
