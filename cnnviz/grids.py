@@ -146,8 +146,12 @@ def channel_grid(
             "type": "heatmap",
             "z": small,
             # Pixel centres in the full map's coordinates, so hover tells the true position.
-            "x": (np.arange(sw) + 0.5) * (w / sw) - 0.5,
-            "y": (np.arange(sh) + 0.5) * (h / sh) - 0.5,
+            # (x0/dx rather than coordinate arrays: plotly checks every array it is given,
+            # which costs more than the heat map itself.)
+            "x0": 0.5 * w / sw - 0.5,
+            "dx": w / sw,
+            "y0": 0.5 * h / sh - 0.5,
+            "dy": h / sh,
             "xaxis": f"x{k}",
             "yaxis": f"y{k}",
             "hovertemplate": f"{label}<br>x=%{{x:.0f}}, y=%{{y:.0f}}<br>value=%{{z:.4g}}<extra></extra>",

@@ -295,7 +295,9 @@ def test_channel_grid_shrinks_large_maps_for_display():
     fig = grids.channel_grid(np.random.default_rng(0).random((2, 200, 100)), max_side=50)
     assert np.asarray(fig.data[0].z).shape == (50, 25)
     # Hover coordinates still refer to the full map.
-    assert np.asarray(fig.data[0].x)[-1] == pytest.approx(97.5)  # centre of pixels 96..99
+    trace = fig.data[0]
+    assert trace.x0 + 24 * trace.dx == pytest.approx(97.5)  # last column: centre of pixels 96..99
+    assert trace.y0 == pytest.approx(1.5)  # first row: centre of pixels 0..3
 
 
 def test_channel_grid_escapes_titles():
