@@ -59,7 +59,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TrainError", "MODEL_DIR", "SPECS", "ModelSpec", "train_model", "train_builtin", "main"]
+__all__ = [
+    "TrainError",
+    "MODEL_DIR",
+    "SPECS",
+    "ModelSpec",
+    "train_model",
+    "evaluate",
+    "train_builtin",
+    "main",
+]
 
 #: Where the shipped models and their cards live.
 MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
