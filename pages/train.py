@@ -289,7 +289,7 @@ if start and data is not None:
         st.rerun()
 
 
-# ---- live panel: status, progress and curves, redrawn twice a second while training ----------
+# ---- live panel: status, progress and curves, redrawn every second while training ----------
 def live_panel(job: training.TrainingJob) -> None:
     snap = job.snapshot()
     if snap.status == "waiting":
@@ -314,7 +314,7 @@ with right:
             "2 epochs) finish in well under a minute and reach about 90 % accuracy."
         )
     elif busy:
-        st.fragment(run_every=0.5)(live_panel)(job)
+        st.fragment(run_every=1.0)(live_panel)(job)
     else:
         snap = job.snapshot()
         s = job.settings

@@ -129,7 +129,9 @@ def test_stop_keeps_weights_while_another_session_reruns_kernels(monkeypatch):
     at = AppTest.from_file(str(TRAIN), default_timeout=TIMEOUT)
     job = start(at, **{"train.n_train": 2000, "train.epochs": 30, "train.batch": 32})
     wait_for(at, job, lambda s: s.status == "running" and s.steps_done >= 5)
+    at.run()  # drawn after the first steps: the bar counts epochs and steps, with time left
     assert at.get("progress")[0].proto.text.startswith("epoch ")
+    assert "left" in at.get("progress")[0].proto.text
     before = job.snapshot().steps_done
 
     # Another student's Kernels page: a first run and a rerun both complete meanwhile.

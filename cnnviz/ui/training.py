@@ -3,7 +3,7 @@
 Why a thread: a Streamlit script that trains inside its own run cannot react to a Stop click
 (the click only reruns the script once the run ends) and repaints nothing in between. So the
 page starts a `TrainingJob`, whose thread runs `cnnviz.train.train_model` and writes progress
-into the job; the page reads a `snapshot()` and redraws every half second with
+into the job; the page reads a `snapshot()` and redraws every second with
 `st.fragment(run_every=...)`. The thread never touches Streamlit. TensorFlow releases the GIL
 inside its ops, so other sessions' pages keep running while a job trains.
 
@@ -392,6 +392,8 @@ def _fmt_seconds(s: float) -> str:
 
 def progress_text(snap: Snapshot, epochs: int) -> str:
     """ "epoch 2 of 3 · step 40 of 120 · about 12 s left" for the progress bar."""
+    if snap.steps_done == 0:
+        return "getting ready: TensorFlow compiles the network before the first step…"
     parts = [f"epoch {min(snap.epoch + 1, epochs)} of {epochs}"]
     parts.append(f"step {snap.steps_done} of {snap.steps_total}")
     if snap.eta is not None:
