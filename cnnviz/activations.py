@@ -198,8 +198,9 @@ def forward(
         raise ActivationError(
             f"Expected at least one layer to read. Received none for model {net.name!r}."
         )
-    single = np.ndim(image) < 4
     batch = np.asarray(preprocess(image), dtype=np.float32)
+    # One image in, arrays without a batch axis out ((N, H, W) is a batch of gray images).
+    single = np.ndim(image) < 4 and len(batch) == 1
     _check_input(net, batch)
     # One compiled call computes every requested layer and the model's output together.
     outputs = _extractor(net, paths)(tf.constant(batch))
