@@ -10,9 +10,10 @@ The kernels come from `skimage.filters.gabor_kernel`; nothing here re-derives th
 `gabor_bank` returns what looping `skimage.filters.gabor` over frequencies × thetas returns, but
 computed in one batch. `skimage.filters.gabor` calls `scipy.ndimage.convolve` twice per filter
 (real and imaginary part), which costs kh·kw multiply-adds per pixel: a 69×69 kernel at
-frequency 0.05 takes seconds on a 512² image. Here the image is padded once, Fourier
-transformed once, and each kernel only costs one spectrum and one inverse FFT
-(`scipy.fft`, the pocketfft library that numpy and scipy ship).
+frequency 0.05 takes seconds on a 512² image. Here the image is padded once and Fourier
+transformed once (`scipy.fft`, the pocketfft library that numpy and scipy ship); each kernel
+then costs one inverse FFT. Its spectrum is nearly free: with σx = σy the kernel is the outer
+product of a column and a row, so two 1-D FFTs give its 2-D spectrum.
 
 Border handling follows `scipy.ndimage` names, as `skimage.filters.gabor(mode=...)` does:
 
@@ -249,6 +250,8 @@ def bank_kernels(
     thetas: Sequence[float] | np.ndarray,
     *,
     sigma: float | None = None,
+    sigma_x: float | None = None,
+    sigma_y: float | None = None,
     bandwidth: float = 1.0,
     n_stds: float = 3.0,
     offset: float = 0.0,
@@ -263,7 +266,14 @@ def bank_kernels(
         (F, T, Kh, Kw) complex128, Kh and Kw odd: the largest kernel height and width.
     """
     grid = _kernel_grid(
-        frequencies, thetas, sigma=sigma, bandwidth=bandwidth, n_stds=n_stds, offset=offset
+        frequencies,
+        thetas,
+        sigma=sigma,
+        sigma_x=sigma_x,
+        sigma_y=sigma_y,
+        bandwidth=bandwidth,
+        n_stds=n_stds,
+        offset=offset,
     )
     return _embed(grid)
 
@@ -324,6 +334,8 @@ def gabor_bank_batch(
     thetas: Sequence[float] | np.ndarray,
     *,
     sigma: float | None = None,
+    sigma_x: float | None = None,
+    sigma_y: float | None = None,
     bandwidth: float = 1.0,
     n_stds: float = 3.0,
     offset: float = 0.0,
@@ -352,7 +364,14 @@ def gabor_bank_batch(
         )
     # 1. skimage's kernels, and the bank's common footprint (Kh, Kw).
     grid = _kernel_grid(
-        frequencies, thetas, sigma=sigma, bandwidth=bandwidth, n_stds=n_stds, offset=offset
+        frequencies,
+        thetas,
+        sigma=sigma,
+        sigma_x=sigma_x,
+        sigma_y=sigma_y,
+        bandwidth=bandwidth,
+        n_stds=n_stds,
+        offset=offset,
     )
     nf, nt = len(grid), len(grid[0])
     kh = max(k.shape[0] for row in grid for k in row)
@@ -390,8 +409,7 @@ def gabor_bank_batch(
     if engine == "direct" or (engine == "auto" and taps <= _DIRECT_MAX_TAPS):
         out = _direct(xp, flat, (kh, kw), (int(sh), int(sw)), (ho, wo), out_dtype, progress)
     else:
-        kernels = _embed([flat]).reshape(len(flat), kh, kw).astype(out_dtype)
-        out = _fft(xp, kernels, (int(sh), int(sw)), (ho, wo), progress)
+        out = _fft(xp, flat, (kh, kw), (int(sh), int(sw)), (ho, wo), out_dtype, progress)
     return out.reshape(x.shape[0], nf, nt, ho, wo)
 
 
@@ -401,6 +419,8 @@ def gabor_bank(
     thetas: Sequence[float] | np.ndarray,
     *,
     sigma: float | None = None,
+    sigma_x: float | None = None,
+    sigma_y: float | None = None,
     bandwidth: float = 1.0,
     n_stds: float = 3.0,
     offset: float = 0.0,
@@ -424,6 +444,8 @@ def gabor_bank(
         frequencies: F cycles-per-pixel values.
         thetas: T orientations in radians (see `even_thetas`).
         sigma: σx = σy in pixels for every filter; None derives σ from `bandwidth` per frequency.
+        sigma_x, sigma_y: σ along and across the wave (before rotation); override `sigma`.
+            Unequal ones make an elongated window, as in `skimage.filters.gabor`.
         bandwidth, n_stds, offset: as `gabor_kernel`.
         mode: border extension, scipy.ndimage names (see `MODES` and the module docstring).
         cval: the fill value for mode="constant".
@@ -449,6 +471,8 @@ def gabor_bank(
         frequencies,
         thetas,
         sigma=sigma,
+        sigma_x=sigma_x,
+        sigma_y=sigma_y,
         bandwidth=bandwidth,
         n_stds=n_stds,
         offset=offset,
@@ -470,47 +494,85 @@ def gabor_response(image: np.ndarray, frequency: float, theta: float = 0.0, **kw
     return gabor_bank(image, [frequency], [theta], **kwargs)[0, 0]
 
 
+def _rank_one(k: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(column, row) with outer(column, row) == k, when the kernel is separable.
+
+    With σx = σy the Gaussian is round and the plane wave factorises, so skimage's kernel is
+    exactly u(y)·v(x) (to rounding): the column and the row through its centre, divided once by
+    the centre value. Anisotropic kernels are not separable; they return None.
+    """
+    r, c = k.shape[0] // 2, k.shape[1] // 2
+    col, row = k[:, c], k[r, :] / k[r, c]
+    if np.abs(np.outer(col, row) - k).max() > 1e-12 * np.abs(k).max():
+        return None
+    return col, row
+
+
+def _kernel_spectra(
+    kernels: list[np.ndarray], footprint: tuple[int, int], shape: tuple[int, int], dtype: type
+) -> np.ndarray:
+    """FFTs (K, fh, fw) of the kernels centred in the footprint and zero-padded to `shape`."""
+    import scipy.fft as sfft  # noqa: PLC0415 - keep module import light
+
+    fh, fw = shape
+    factors = [_rank_one(k) for k in kernels]
+    if all(f is not None for f in factors):
+        # Separable: the 2-D spectrum is the outer product of two 1-D spectra, which costs
+        # two short FFTs per kernel instead of a full 2-D one.
+        cols = np.zeros((len(kernels), footprint[0]), dtype=np.complex128)
+        rows = np.zeros((len(kernels), footprint[1]), dtype=np.complex128)
+        for i, (col, row) in enumerate(factors):
+            r0, c0 = (footprint[0] - col.size) // 2, (footprint[1] - row.size) // 2
+            cols[i, r0 : r0 + col.size], rows[i, c0 : c0 + row.size] = col, row
+        cspec = sfft.fft(cols, n=fh, axis=-1).astype(dtype)
+        rspec = sfft.fft(rows, n=fw, axis=-1).astype(dtype)
+        return cspec[:, :, None] * rspec[:, None, :]
+    # General case: transform the kernel's rows first (padded to fw), then the columns, so the
+    # fh - kh rows of zero padding cost nothing in the first pass.
+    k = _embed([kernels]).reshape(len(kernels), *footprint).astype(dtype)
+    return sfft.fft(sfft.fft(k, n=fw, axis=-1, workers=-1), n=fh, axis=-2, workers=-1)
+
+
 def _fft(
     xp: np.ndarray,
-    kernels: np.ndarray,
+    kernels: list[np.ndarray],
+    footprint: tuple[int, int],
     stride: tuple[int, int],
     out_hw: tuple[int, int],
+    dtype: type,
     progress: Progress | None,
 ) -> np.ndarray:
     """True convolution of each padded image with each kernel, keeping valid windows.
 
-    xp (N, Hp, Wp), kernels (K, kh, kw) -> (N, K, ho, wo). A circular convolution of length
-    ≥ Hp leaves the valid part (rows kh-1 .. Hp-1) untouched by wrap-around, so the FFT only
-    needs the padded image's size, not Hp + kh - 1.
+    xp (N, Hp, Wp), K kernels centred in `footprint` (kh, kw) -> (N, K, ho, wo). A circular
+    convolution of length ≥ Hp leaves the valid part (rows kh-1 .. Hp-1) untouched by
+    wrap-around, so the FFT only needs the padded image's size, not Hp + kh - 1.
     """
     import scipy.fft as sfft  # noqa: PLC0415 - keep module import light
 
     n, hp, wp = xp.shape
-    nk, kh, kw = kernels.shape
+    nk = len(kernels)
+    kh, kw = footprint
     sh, sw = stride
     ho, wo = out_hw
     fh, fw = sfft.next_fast_len(hp, real=False), sfft.next_fast_len(wp, real=False)
     # The image's spectrum, once for the whole bank.
     spec = sfft.fft2(xp, s=(fh, fw), workers=-1)[:, None]
-    out = np.empty((n, nk, ho, wo), dtype=kernels.dtype)
-    chunk = max(1, min(nk, _CHUNK_BYTES // (n * fh * fw * np.dtype(kernels.dtype).itemsize)))
-    # Work buffers reused by every chunk (large temporaries would be page-faulted in each time).
-    kspec = np.zeros((chunk, fh, fw), dtype=kernels.dtype)
-    prod = np.empty((n, chunk, fh, fw), dtype=kernels.dtype)
+    out = np.empty((n, nk, ho, wo), dtype=dtype)
+    chunk = max(1, min(nk, _CHUNK_BYTES // (n * fh * fw * np.dtype(dtype).itemsize)))
+    prod = np.empty((n, chunk, fh, fw), dtype=dtype)  # reused: no page faults per chunk
     for start in range(0, nk, chunk):
         c = min(chunk, nk - start)
-        # Each kernel's spectrum: transform its kh rows first (padded to fw), then the columns;
-        # rows kh.. of the buffer stay zero, so the padding costs nothing in the first pass.
-        kspec[:c, :kh] = sfft.fft(kernels[start : start + c], n=fw, axis=-1, workers=-1)
-        kspec[:c, kh:] = 0
-        spectra = sfft.fft(kspec[:c], axis=-2, workers=-1)
-        # Multiply spectra = convolve; back to pixels.
-        np.multiply(spec, spectra[None], out=prod[:, :c])
-        full = sfft.ifft2(prod[:, :c], workers=-1, overwrite_x=True)
-        # Keep the valid windows, then every stride-th one.
-        out[:, start : start + c] = full[
-            :, :, kh - 1 : kh - 1 + sh * (ho - 1) + 1 : sh, kw - 1 : kw - 1 + sw * (wo - 1) + 1 : sw
-        ]
+        # Multiply spectra = convolve.
+        np.multiply(
+            spec,
+            _kernel_spectra(kernels[start : start + c], footprint, (fh, fw), dtype)[None],
+            out=prod[:, :c],
+        )
+        # Back to pixels: rows first, then only the columns we keep (valid, every stride-th).
+        rows = sfft.ifft(prod[:, :c], axis=-1, workers=-1, overwrite_x=True)
+        cols = sfft.ifft(rows[..., kw - 1 : kw - 1 + sw * (wo - 1) + 1 : sw], axis=-2, workers=-1)
+        out[:, start : start + c] = cols[:, :, kh - 1 : kh - 1 + sh * (ho - 1) + 1 : sh]
         if progress is not None:
             progress(start + c, nk)
     return out
