@@ -283,7 +283,7 @@ if start and data is not None:
     except ValueError as err:
         st.error(str(err))
     else:
-        job = training.TrainingJob(settings, model, data, run, max_steps=training.env_max_steps())
+        job = training.TrainingJob(settings, model, data, run)
         job.start()
         st.session_state[JOB] = job
         st.rerun()

@@ -46,6 +46,8 @@ __all__ = [
     "param_count",
     "cached_data",
     "env_max_steps",
+    "busy_trainings",
+    "progress_text",
     "curves_figure",
     "confusion_figure",
 ]
@@ -177,7 +179,7 @@ class Snapshot:
     history: dict[str, list[float]]
     steps_done: int
     steps_total: int
-    epoch: int  # epochs completed
+    epoch: int  # full epochs completed
     elapsed: float  # seconds of training so far
     eta: float | None  # seconds left, None before the first step
     error: str | None
@@ -209,6 +211,7 @@ class TrainingJob:
         *,
         max_steps: int | None = None,
     ) -> None:
+        # max_steps caps batches per epoch; None reads CNNVIZ_MAX_STEPS (unset: no cap).
         self.settings, self.model, self.data, self.run = settings, model, data, run
         self.max_steps = max_steps
         #: Set by the page once the run is recorded and the model registered.
@@ -226,6 +229,7 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._keras_bytes: bytes | None = None
         self._split: tuple[np.ndarray, ...] = ()
+        self._steps_per_epoch = 1
 
     def start(self) -> None:
         """Start the background thread (it first waits for a free training slot)."""
@@ -235,9 +239,13 @@ class TrainingJob:
             self.data.x_train, self.data.y_train, s.validation_split, seed=s.seed
         )
         n = len(self._split[0])
+        # The same cap train_model applies: batches per epoch (CNNVIZ_MAX_STEPS in tests).
+        if self.max_steps is None:
+            self.max_steps = env_max_steps()
         if self.max_steps is not None:
             n = min(n, self.max_steps * s.batch_size)
-        self._steps_total = s.epochs * math.ceil(n / s.batch_size)
+        self._steps_per_epoch = math.ceil(n / s.batch_size)
+        self._steps_total = s.epochs * self._steps_per_epoch
         self._thread = threading.Thread(target=self._run, name=f"train-{self.run}", daemon=True)
         self._thread.start()
 
@@ -264,7 +272,8 @@ class TrainingJob:
                 history={k: list(v) for k, v in self._history.items()},
                 steps_done=self._steps,
                 steps_total=self._steps_total,
-                epoch=len(self._history.get("loss", [])),
+                # Keras reports a stopped partial epoch too; count only the full ones.
+                epoch=min(len(self._history.get("loss", [])), self._steps // self._steps_per_epoch),
                 elapsed=elapsed,
                 eta=eta,
                 error=self._error,
