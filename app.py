@@ -9,8 +9,10 @@ from pathlib import Path
 import streamlit as st
 
 from cnnviz.device import device_name
+from cnnviz.ui.router import keep_keras_state
 from cnnviz.ui.widgets import projector_toggle
 
+keep_keras_state()  # before any page runs: see cnnviz.ui.router
 st.set_page_config(
     page_title="cnnviz: a CNN lab",
     page_icon=str(Path(__file__).parent / "assets" / "favicon.png"),

@@ -16,8 +16,6 @@ made read-only instead, so no session can change what another sees.
 from __future__ import annotations
 
 import hashlib
-import logging
-import sys
 from collections.abc import Sequence
 
 import keras
@@ -25,6 +23,7 @@ import numpy as np
 import streamlit as st
 
 from cnnviz import activations
+from cnnviz.ui.router import keep_keras_state  # noqa: F401 - re-exported for pages
 
 __all__ = ["image_key", "model_key", "forward", "keep_keras_state"]
 
@@ -73,40 +72,3 @@ def forward(
     """
     layer_key = None if layers is None else tuple(layers)
     return _forward(model, image, layer_key, model_key(model), image_key(image), layer_key)
-
-
-def keep_keras_state() -> bool:
-    """Stop Streamlit from calling `keras.backend.clear_session()` after every script run.
-
-    Streamlit's script runner "cleans" Keras after each run of any script
-    (`streamlit.runtime.scriptrunner.script_runner._clean_problem_modules`). In a server where
-    every session shares cached models, that is harmful twice over: `clear_session` ends with a
-    full `gc.collect()`, measured at ~1 s per rerun here with TensorFlow loaded (more than a
-    VGG16 forward pass, so a cached page could never rerun faster than it computes), and it
-    swaps Keras' global state and clears TensorFlow's kernel cache under the other sessions'
-    running computations. The matplotlib half of the clean-up is kept.
-
-    Idempotent; a no-op (returning False) when Streamlit's internals have changed.
-    """
-    try:
-        from streamlit.runtime.scriptrunner import script_runner  # noqa: PLC0415
-    except ImportError:
-        return False
-    original = getattr(script_runner, "_clean_problem_modules", None)
-    if original is None:
-        return False
-    if getattr(original, "_cnnviz_keeps_keras", False):
-        return True
-
-    def clean_without_keras() -> None:
-        # What Streamlit does, minus keras.backend.clear_session().
-        plt = sys.modules.get("matplotlib.pyplot")
-        if plt is not None:
-            try:
-                plt.close("all")
-            except Exception as err:  # noqa: BLE001 - never break a script run over clean-up
-                logging.getLogger(__name__).warning(err)
-
-    clean_without_keras._cnnviz_keeps_keras = True  # type: ignore[attr-defined]
-    script_runner._clean_problem_modules = clean_without_keras  # noqa: SLF001
-    return True

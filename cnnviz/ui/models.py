@@ -13,12 +13,14 @@ uploaded .keras model) or "session:NAME" (a model trained on the Train page).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import keras
+import numpy as np
 import streamlit as st
 
 from cnnviz import models
-from cnnviz.ui.widgets import safe_text
+from cnnviz.ui.widgets import md_code
 
 __all__ = [
     "KEY",
@@ -26,6 +28,7 @@ __all__ = [
     "model_picker",
     "current_model",
     "register_session_model",
+    "model_samples",
     "default_model",
     "model_summary",
 ]
@@ -81,10 +84,15 @@ def _options() -> list[str]:
 
 def _label(value: str) -> str:
     if value == _UPLOAD_PREFIX:
-        return f"Uploaded: {safe_text(st.session_state[_UPLOAD][0], 60)}"
+        # Select-box labels are plain text (not Markdown or HTML): shorten, do not escape.
+        return f"Uploaded: {_short(st.session_state[_UPLOAD][0])}"
     if value.startswith(_SESSION_PREFIX):
-        return f"Trained here: {safe_text(value.removeprefix(_SESSION_PREFIX), 60)}"
+        return f"Trained here: {_short(value.removeprefix(_SESSION_PREFIX))}"
     return models.title(value)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _upload_box() -> None:
@@ -107,7 +115,7 @@ def _upload_box() -> None:
         with st.spinner("Checking and loading the model…"):
             model = _uploaded(digest, data)
     except models.ModelRejected as err:
-        st.error(f"{safe_text(upload.name, 60)} was refused. {err}")
+        st.error(f"{md_code(upload.name, 60)} was refused. {err}")
         return
     st.session_state[_UPLOAD] = (upload.name, digest, model)
     st.session_state[KEY] = _UPLOAD_PREFIX
@@ -201,3 +209,35 @@ def model_summary(
     if isinstance(model, str):
         return _named_summary(model)
     return models.summary(model), models.totals(model), models.shape_flow(model)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _dataset_examples(kind: str, n: int = 6, seed: int = 7) -> list[np.ndarray]:
+    from cnnviz import datasets  # noqa: PLC0415
+
+    if kind == "digits":
+        imgs, _ = datasets.digits(n, seed=seed)
+        return [np.repeat(im[..., None], 3, axis=2) for im in imgs]
+    imgs, _, _ = datasets.shapes(n, seed=seed)
+    return list(imgs)
+
+
+def model_samples(info: models.ModelInfo) -> dict[str, Callable[[], np.ndarray]]:
+    """Example images that suit the model, for `image_picker(extra=...)`.
+
+    The digits model gets generated digits and the shapes model generated shapes (a seed the
+    models never trained on), so the first load shows something the model understands.
+    """
+    kind = (
+        "digits"
+        if info.input_shape[:2] == (28, 28)
+        else "shapes"
+        if info.input_shape[:2] == (64, 64)
+        else None
+    )
+    if kind is None:
+        return {}
+    label = "digit" if kind == "digits" else "shape"
+    return {
+        f"a generated {label} #{i + 1}": (lambda i=i: _dataset_examples(kind)[i]) for i in range(6)
+    }

@@ -10,13 +10,20 @@ runs app.py, which then shows the requested page properly.
 
 from __future__ import annotations
 
+import logging
+import sys
+
 import streamlit as st
 
-__all__ = ["use_app_router"]
+__all__ = ["use_app_router", "keep_keras_state"]
 
 
 def use_app_router() -> None:
-    """Rerun through app.py if Streamlit ran this page in the legacy pages/ mode."""
+    """Rerun through app.py if Streamlit ran this page in the legacy pages/ mode.
+
+    Also applies `keep_keras_state`, so every page (and app.py) shares one Keras state.
+    """
+    keep_keras_state()
     try:
         from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415
     except ImportError:  # a future Streamlit without the legacy mode
@@ -24,3 +31,40 @@ def use_app_router() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def keep_keras_state() -> bool:
+    """Stop Streamlit from calling `keras.backend.clear_session()` after every script run.
+
+    Streamlit's script runner "cleans" Keras after each run of any script
+    (`streamlit.runtime.scriptrunner.script_runner._clean_problem_modules`). In a server where
+    every session shares cached models, that is harmful twice over: `clear_session` ends with a
+    full `gc.collect()`, measured at ~1 s per rerun here with TensorFlow loaded (more than a
+    VGG16 forward pass, so a cached page could never rerun faster than it computes), and it
+    swaps Keras' global state and clears TensorFlow's kernel cache under the other sessions'
+    running computations. The matplotlib half of the clean-up is kept.
+
+    Idempotent; a no-op (returning False) when Streamlit's internals have changed.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import script_runner  # noqa: PLC0415
+    except ImportError:
+        return False
+    original = getattr(script_runner, "_clean_problem_modules", None)
+    if original is None:
+        return False
+    if getattr(original, "_cnnviz_keeps_keras", False):
+        return True
+
+    def clean_without_keras() -> None:
+        # What Streamlit does, minus keras.backend.clear_session().
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            try:
+                plt.close("all")
+            except Exception as err:  # noqa: BLE001 - never break a script run over clean-up
+                logging.getLogger(__name__).warning(err)
+
+    clean_without_keras._cnnviz_keeps_keras = True  # type: ignore[attr-defined]
+    script_runner._clean_problem_modules = clean_without_keras  # noqa: SLF001
+    return True

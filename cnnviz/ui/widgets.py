@@ -41,20 +41,32 @@ def image_picker(
     default: str = "camera",
     max_side: int = images.DISPLAY_MAX_SIDE,
     label: str = "Image",
+    share: bool = True,
+    extra: dict[str, Callable[[], np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, str]:
     """A sample-image select box next to an uploader; returns (RGB uint8 image, its name).
 
-    The sample choice is shared by every page (it persists when the student switches lesson).
-    A bad upload shows a clear message and falls back to the sample; a large one is downscaled
-    for speed with a visible note.
+    Args:
+        prefix: the page's widget-key prefix.
+        default: the sample shown first.
+        max_side: larger images are downscaled for speed, with a visible note.
+        label: the select box's label.
+        share: remember the choice across pages (the shared picker); False for a second,
+            independent picker such as the Compare view's image B.
+        extra: more samples listed first, e.g. {"a digit (test set)": fn}; each function
+            returns an RGB uint8 image. Useful when the current model expects such images.
+
+    A bad upload shows a clear message and falls back to the sample.
     """
-    names = images.sample_names()
-    current = st.session_state.get(_SHARED_SAMPLE, default)
+    extra = extra or {}
+    names = list(extra) + images.sample_names()
+    current = st.session_state.get(_SHARED_SAMPLE, default) if share else default
     if current not in names:
-        current = default
+        current = default if default in names else names[0]
 
     def remember() -> None:
-        st.session_state[_SHARED_SAMPLE] = st.session_state[f"{prefix}.sample"]
+        if share:
+            st.session_state[_SHARED_SAMPLE] = st.session_state[f"{prefix}.sample"]
 
     col_a, col_b = st.columns([1, 1])
     with col_a:
@@ -64,7 +76,7 @@ def image_picker(
             index=names.index(current),
             key=f"{prefix}.sample",
             on_change=remember,
-            help="These images ship with scikit-image, so they work offline.",
+            help="These images ship with the app (scikit-image's samples), so they work offline.",
         )
     with col_b:
         upload = st.file_uploader(
@@ -83,8 +95,11 @@ def image_picker(
                 f"Could not use {md_code(upload.name)}: {err} Showing the sample image instead."
             )
     if img is None:
-        img = _sample(sample)
-        st.caption(images.sample_description(sample))
+        if sample in extra:
+            img = np.asarray(extra[sample]())
+        else:
+            img = _sample(sample)
+            st.caption(images.sample_description(sample))
     img, note = images.downscale_for_display(img, max_side)
     if note:
         st.caption(f"ℹ️ {note}")
