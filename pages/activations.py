@@ -5,7 +5,8 @@ import streamlit as st
 
 from cnnviz import activations, grids, images, layers, models
 from cnnviz.ui import cache
-from cnnviz.ui.models import current_model
+from cnnviz.ui.models import current_model, model_samples
+from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
 
 P = "activations"
@@ -17,6 +18,7 @@ VIEWS = {
     "compare": "Two images, one layer",
 }
 
+use_app_router()
 st.title("Activations: what every layer sees in your image")
 st.markdown(
     "Each convolution layer slides many learned kernels over its input. Each kernel gives one "
@@ -24,11 +26,11 @@ st.markdown(
     "A layer's output is also called its **activation**. Here you see them for any image."
 )
 
-cache.keep_keras_state()  # no keras.clear_session() + gc.collect() after every rerun
 model, info = current_model()
+samples = model_samples(info)
 left, right = st.columns([1, 2], gap="large")
 with left:
-    img, img_name = image_picker(P)
+    img, img_name = image_picker(P, extra=samples, default=next(iter(samples), "chelsea"))
 
 
 def fit(image: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -342,7 +344,13 @@ elif view == "hierarchy":
 # --------------------------------------------------------------------------------------------
 else:
     with right:
-        img_b, name_b = image_picker(f"{P}.b", default="coffee", label="Second image")
+        img_b, name_b = image_picker(
+            f"{P}.b",
+            default=list(samples)[1] if len(samples) > 1 else "coffee",
+            label="Second image",
+            share=False,
+            extra=samples,
+        )
         try:
             with st.spinner("Running the second image through the network…"):
                 result_b = cache.forward(model, fit(img_b)[0])

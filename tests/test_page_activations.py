@@ -66,6 +66,15 @@ def test_page_loads_with_each_builtin_model(name):
     assert len(at.get("progress")) == min(5, len(models.info(name).class_names))
 
 
+def _shown_image(at, name: str) -> np.ndarray:
+    """The picker's current image: a generated example matching the model, or a sample."""
+    from cnnviz.ui.models import model_samples
+
+    value = at.selectbox(key=f"{P}.sample").value
+    extra = model_samples(models.info(name))
+    return np.asarray(extra[value]()) if value in extra else images.sample_image(value)
+
+
 def test_switching_layer_view_channel_and_image_reuses_the_forward_pass(counted):
     name = default_model()
     net, _ = models.resolve(name)
@@ -76,7 +85,7 @@ def test_switching_layer_view_channel_and_image_reuses_the_forward_pass(counted)
     assert len(counted) == 1
 
     # Another layer: the grid has that layer's channels, and nothing is recomputed.
-    maps = cache.forward(name, images.sample_image(at.selectbox(key=f"{P}.sample").value)).maps
+    maps = cache.forward(name, _shown_image(at, name)).maps
     at.selectbox(key=f"{P}.layer").set_value(paths[-1]).run()
     _ok(at)
     assert _n_traces(_grid(at)) == min(maps[paths[-1]].shape[-1], 64)

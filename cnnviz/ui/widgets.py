@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import io
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -106,12 +106,21 @@ def image_picker(
     return img, name
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&])")
+
+
 def safe_text(text: object, limit: int = 120) -> str:
-    """User-controlled text (file names, layer names) made safe to show: escaped and shortened."""
-    s = str(text)
+    """User-controlled text (file names, layer and model names from uploads) for Markdown.
+
+    Every Markdown, LaTeX ($) and HTML-significant character is backslash-escaped, so the
+    text shows literally in st.markdown / st.error / captions and can never become a link, an
+    image or markup. (Streamlit never renders raw HTML here: no page uses unsafe_allow_html
+    with user text. Where HTML is built by hand, use `html.escape` instead.)
+    """
+    s = str(text).replace("\n", " ").replace("\r", " ")
     if len(s) > limit:
         s = s[: limit - 1] + "…"
-    return html.escape(s)
+    return _MD_SPECIAL.sub(r"\\\1", s)
 
 
 def md_code(text: object, limit: int = 80) -> str:
