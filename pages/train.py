@@ -47,7 +47,7 @@ if job is not None and not job.finalised and job.snapshot().finished:
     if snap.status != "error" and snap.steps_done > 0:
         st.session_state.setdefault(RUNS, []).append(job.experiment())
         name = f"run {job.run}: {job.settings.architecture()} on {job.settings.dataset}"
-        register_session_model(name, job.model)
+        register_session_model(name, job.model, class_names=list(job.data.classes))
     job.finalised = True
 
 busy = job is not None and not job.snapshot().finished

@@ -12,6 +12,7 @@ uploaded .keras model) or "session:NAME" (a model trained on the Train page).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 
@@ -36,6 +37,7 @@ __all__ = [
 #: Session-state key of the shared choice.
 KEY = "model.name"
 _SESSION = "model._session_models"  # {name: keras.Model} trained on the Train page
+_SESSION_CLASSES = "model._session_classes"  # {name: [class names]} of those models
 _UPLOAD = "model._uploaded"  # (file name, sha256, keras.Model) of this session's upload
 _UPLOAD_PREFIX = "upload"
 _SESSION_PREFIX = "session:"
@@ -61,13 +63,25 @@ def default_model() -> str:
     return "lecture:mnist_cnn"
 
 
-def register_session_model(name: str, model: keras.Model, *, select: bool = True) -> str:
+def register_session_model(
+    name: str,
+    model: keras.Model,
+    *,
+    select: bool = True,
+    class_names: list[str] | None = None,
+) -> str:
     """Make a model trained in this session available in the picker (and choose it).
+
+    Args:
+        class_names: the names of its output classes (e.g. the digits), shown instead of
+            "class 0", "class 1", ... on the model pages.
 
     Returns:
         Its picker value, "session:NAME".
     """
     st.session_state.setdefault(_SESSION, {})[name] = model
+    if class_names is not None:
+        st.session_state.setdefault(_SESSION_CLASSES, {})[name] = list(class_names)
     value = f"{_SESSION_PREFIX}{name}"
     if select:
         st.session_state[KEY] = value
@@ -189,6 +203,12 @@ def current_model(*, picker: bool = True) -> tuple[str | keras.Model, models.Mod
                 cached_model(value)
             chosen = value
         info = models.info(chosen)
+        if value.startswith(_SESSION_PREFIX):
+            names = st.session_state.get(_SESSION_CLASSES, {}).get(
+                value.removeprefix(_SESSION_PREFIX)
+            )
+            if names is not None and len(names) == len(info.class_names):
+                info = dataclasses.replace(info, class_names=names)
     except (KeyError, ValueError) as err:
         st.error(str(err) if isinstance(err, ValueError) else f"Model {value!r} is not here.")
         st.stop()
