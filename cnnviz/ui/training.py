@@ -32,6 +32,7 @@ from plotly.subplots import make_subplots
 
 from cnnviz import architectures, augment, experiments, figures, models
 from cnnviz.train import train_model
+from cnnviz.ui import slots
 
 __all__ = [
     "MAX_TRAININGS",
@@ -332,19 +333,27 @@ class TrainingJob:
 
     def _run(self) -> None:
         try:
-            # Wait for a free slot, but leave the queue at once when the student presses Stop.
+            # Wait for a free training slot, then for one of the server's heavy-work slots
+            # (shared with Grad-CAM and feature visualisation), but leave the queue at once
+            # when the student presses Stop.
             while not TRAINING_SLOTS.acquire(timeout=0.2):
                 if self._stop.is_set():
                     self._set(status="stopped")
                     return
-            with _BUSY_LOCK:
-                _BUSY[0] += 1
             try:
-                self._set(status="running", t_start=time.monotonic())
-                self._train()
-            finally:
+                if not slots.acquire(cancelled=self._stop.is_set):
+                    self._set(status="stopped")
+                    return
                 with _BUSY_LOCK:
-                    _BUSY[0] -= 1
+                    _BUSY[0] += 1
+                try:
+                    self._set(status="running", t_start=time.monotonic())
+                    self._train()
+                finally:
+                    with _BUSY_LOCK:
+                        _BUSY[0] -= 1
+                    slots.release()
+            finally:
                 TRAINING_SLOTS.release()
         except Exception as err:  # noqa: BLE001 - shown on the page, never a traceback
             self._set(status="error", error=f"{type(err).__name__}: {err}", t_end=time.monotonic())
