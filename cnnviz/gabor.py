@@ -74,8 +74,10 @@ _NUMPY_PAD = {"constant": "constant", "nearest": "edge", "mirror": "reflect", "w
 # pair costs ~3 ms against ~5 ms for one filter's spectrum and inverse FFT
 # (benchmarks/gabor.py prints both engines).
 _DIRECT_MAX_TAPS = 25
-# Filters transformed together: bounds the temporary (chunk × N × M complex) arrays to ~100 MB.
-_CHUNK_BYTES = 96 << 20
+# Filters transformed together: the (chunk, N, M) complex work array stays near cache size.
+# Many small images' filters go together; at 512² it is one filter at a time, which measured
+# ~2× faster than 96 MB chunks (less memory traffic, no page faults).
+_CHUNK_BYTES = 8 << 20
 
 Engine = Literal["auto", "fft", "direct"]
 Progress = Callable[[int, int], None]
@@ -510,15 +512,19 @@ def _rank_one(k: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 def _kernel_spectra(
     kernels: list[np.ndarray], footprint: tuple[int, int], shape: tuple[int, int], dtype: type
-) -> np.ndarray:
-    """FFTs (K, fh, fw) of the kernels centred in the footprint and zero-padded to `shape`."""
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """FFTs of the kernels centred in the footprint and zero-padded to `shape` (fh, fw).
+
+    Returns:
+        (column factors (K, fh, 1), row factors (K, 1, fw)) whose product is the spectrum, for
+        separable kernels; (None, spectra (K, fh, fw)) otherwise.
+    """
     import scipy.fft as sfft  # noqa: PLC0415 - keep module import light
 
     fh, fw = shape
     factors = [_rank_one(k) for k in kernels]
     if all(f is not None for f in factors):
-        # Separable: the 2-D spectrum is the outer product of two 1-D spectra, which costs
-        # two short FFTs per kernel instead of a full 2-D one.
+        # Separable: two short 1-D FFTs per kernel instead of a full 2-D one.
         cols = np.zeros((len(kernels), footprint[0]), dtype=np.complex128)
         rows = np.zeros((len(kernels), footprint[1]), dtype=np.complex128)
         for i, (col, row) in enumerate(factors):
@@ -526,11 +532,11 @@ def _kernel_spectra(
             cols[i, r0 : r0 + col.size], rows[i, c0 : c0 + row.size] = col, row
         cspec = sfft.fft(cols, n=fh, axis=-1).astype(dtype)
         rspec = sfft.fft(rows, n=fw, axis=-1).astype(dtype)
-        return cspec[:, :, None] * rspec[:, None, :]
+        return cspec[:, :, None], rspec[:, None, :]
     # General case: transform the kernel's rows first (padded to fw), then the columns, so the
     # fh - kh rows of zero padding cost nothing in the first pass.
     k = _embed([kernels]).reshape(len(kernels), *footprint).astype(dtype)
-    return sfft.fft(sfft.fft(k, n=fw, axis=-1, workers=-1), n=fh, axis=-2, workers=-1)
+    return None, sfft.fft(sfft.fft(k, n=fw, axis=-1, workers=-1), n=fh, axis=-2, workers=-1)
 
 
 def _fft(
@@ -563,15 +569,16 @@ def _fft(
     prod = np.empty((n, chunk, fh, fw), dtype=dtype)  # reused: no page faults per chunk
     for start in range(0, nk, chunk):
         c = min(chunk, nk - start)
-        # Multiply spectra = convolve.
-        np.multiply(
-            spec,
-            _kernel_spectra(kernels[start : start + c], footprint, (fh, fw), dtype)[None],
-            out=prod[:, :c],
-        )
+        colf, rowf = _kernel_spectra(kernels[start : start + c], footprint, (fh, fw), dtype)
+        # Multiply spectra = convolve; a separable kernel's spectrum is applied factor by
+        # factor, two light passes instead of building the (c, fh, fw) outer product.
+        np.multiply(spec, rowf[None], out=prod[:, :c])
+        if colf is not None:
+            prod[:, :c] *= colf[None]
         # Back to pixels: rows first, then only the columns we keep (valid, every stride-th).
         rows = sfft.ifft(prod[:, :c], axis=-1, workers=-1, overwrite_x=True)
-        cols = sfft.ifft(rows[..., kw - 1 : kw - 1 + sw * (wo - 1) + 1 : sw], axis=-2, workers=-1)
+        kept = rows[..., kw - 1 : kw - 1 + sw * (wo - 1) + 1 : sw]
+        cols = sfft.ifft(kept, axis=-2, workers=-1)
         out[:, start : start + c] = cols[:, :, kh - 1 : kh - 1 + sh * (ho - 1) + 1 : sh]
         if progress is not None:
             progress(start + c, nk)
