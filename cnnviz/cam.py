@@ -174,6 +174,27 @@ def _find_head(model: keras.Model) -> _Head:
 # --------------------------------------------------------------------------------------------
 
 
+def _connected_features(model: keras.Model, paths: list[str]) -> keras.Model:
+    """`cnnviz.layers.feature_model`, always through its graph re-run.
+
+    For top-level paths `feature_model` takes `layer.output`, the layer's FIRST call node. A
+    Sequential model loaded from a .keras file is rebuilt once per added layer, so that node
+    belongs to an earlier, partial graph: its values are right but it is not on the path to the
+    model's output, and a gradient through it is None. Re-running the model's current graph
+    (as `feature_model` does for nested paths) captures the tensors that are on that path.
+    """
+    if any("/" in p for p in paths):
+        return layer_tools.feature_model(model, paths, include_output=True)
+    for p in paths:
+        layer_tools.get_layer(model, p)  # a clear error for an unknown path
+    source = model.inputs[0]
+    inputs = keras.Input(shape=tuple(source.shape[1:]), dtype=source.dtype)
+    captured: dict[str, Any] = {}
+    # The same re-run feature_model uses for nested paths; see the docstring for why here too.
+    final = layer_tools._run_capturing(model, inputs, set(paths), captured, prefix="")  # noqa: SLF001
+    return keras.Model(inputs, [captured[p] for p in paths] + [final], name=f"{model.name}_cam")
+
+
 class _Explainer:
     """Compiled functions for one (model, layer): activations + gradients, input gradients,
     class probabilities and Score-CAM's masked scores. Reads the model's variables, so a copy
@@ -184,7 +205,7 @@ class _Explainer:
         self.layer = layer
         self.head = _find_head(model)
         paths = ([layer] if layer else []) + ([self.head.pre_path] if self.head.pre_path else [])
-        self._features = layer_tools.feature_model(model, paths, include_output=True)
+        self._features = _connected_features(model, paths)
         if layer is not None:
             shape = self._features.outputs[0].shape
             if len(shape) != 4:
@@ -210,6 +231,17 @@ class _Explainer:
             self._masked_probabilities,
             input_signature=[x_spec, tf.TensorSpec((None, None, None), tf.float32), c_spec],
         )
+        if layer is not None:
+            # Trace the gradient step now: a layer without a gradient path is refused here.
+            self._disconnected = False
+            self.cam_step.get_concrete_function()
+            if self._disconnected:
+                raise CamError(
+                    f"Expected a layer whose output the class score depends on through "
+                    f"differentiable operations (a convolution, pooling or activation layer). "
+                    f"Received {layer!r} ({type(layer_tools.get_layer(model, layer)).__name__}), "
+                    "which gives no gradient."
+                )
 
     # -- graph pieces ----------------------------------------------------------------------
 
@@ -259,10 +291,9 @@ class _Explainer:
         # dS/dA: how much each activation raises the class score (one score per image).
         grads = tape.gradient(score, outs[0])
         if grads is None:
-            raise CamError(
-                f"Expected a layer on the path to the class score. Received {self.layer!r}, "
-                "which does not influence it."
-            )
+            # Seen at trace time (in __init__); raised there, outside the graph.
+            self._disconnected = True
+            grads = tf.zeros_like(outs[0])
         return outs[0], grads, logits, class_index
 
     def _input_gradients(self, x: tf.Tensor, class_index: tf.Tensor):

@@ -1,0 +1,457 @@
+"""Grad-CAM: where does the network look? And can we trust the answer? (seed 003)."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from cnnviz import activations, cam, figures, grids, images, layers, models
+from cnnviz.ui.cache import image_key, model_key
+from cnnviz.ui.models import current_model
+from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
+
+P = "gradcam"
+# Colour maps for the overlay: perceptually uniform and colour-blind safe first; "jet" (the
+# seed's choice) last, with a warning in its label.
+COLORMAPS = {
+    "viridis": "viridis (colour-blind safe)",
+    "cividis": "cividis (colour-blind safe)",
+    "inferno": "inferno (colour-blind safe)",
+    "magma": "magma (colour-blind safe)",
+    "jet": "jet (the seed's; not colour-blind safe)",
+}
+# Work bigger than this many input values (a 128×128 colour image) waits for a button click.
+CHEAP_INPUT = 128 * 128 * 3
+# Fewer noisy copies / path steps than the defaults in the comparison grid: 9 maps at once.
+QUICK = {"smoothgrad": {"samples": 12}, "integrated_gradients": {"steps": 16}}
+
+st.title("Grad-CAM: where does the network look?")
+st.markdown(
+    "A CNN's last convolution layer still knows *where* things are: each of its feature maps "
+    "is a small picture of where one pattern was found. **Grad-CAM** asks which of those maps "
+    "raise the score of a class, adds them up with those weights and lays the result over "
+    "the image. Bright means: *this region made the network more sure of the class*. "
+    "Below you can also compare other methods, layers, and test whether an explanation can be "
+    "trusted at all."
+)
+
+model, info = current_model()
+try:
+    net, _ = models.resolve(model)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
+
+left, right = st.columns([1, 2], gap="large")
+with left:
+    img, img_name = image_picker(P)
+    note = models.prepare_note(model, img)
+    if note:
+        st.caption(f"ℹ️ The model sees this image {safe_text(note, 300)}.")
+    if info.note:
+        st.warning(info.note)
+
+# Layers with feature maps (convolution, pooling, activation) can be explained.
+spatial = activations.default_layers(net)
+convs = layers.conv_layer_paths(net)
+if not convs:
+    st.error(
+        f"Model {safe_text(info.name)} has no convolution layer, so there is no map to explain."
+    )
+    st.stop()
+cheap = int(np.prod(info.input_shape)) <= CHEAP_INPUT
+mkey, ikey = model_key(model), image_key(img)
+
+
+def memo(key: tuple, compute=None):
+    """This session's recent results, so moving a slider does not recompute a map.
+
+    Without `compute`, returns the stored result or None.
+    """
+    store = st.session_state.setdefault(f"{P}._memo", {})
+    full = (mkey, ikey, *key)
+    if full not in store and compute is not None:
+        store[full] = compute()
+        while len(store) > 24:
+            store.pop(next(iter(store)))
+    return store.get(full)
+
+
+def progress_bar(text: str):
+    """A progress bar and the callback that the library calls as progress(done, total)."""
+    bar = st.progress(0.0, text=text)
+    return bar, lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=text)
+
+
+def explain(method: str, class_index: int | None, layer: str | None, **options) -> cam.Explanation:
+    key = ("explain", method, class_index, layer, tuple(sorted(options.items())))
+
+    def run() -> cam.Explanation:
+        bar, tick = progress_bar(f"Computing {cam.method_info(method).title}…")
+        try:
+            return cam.compute(
+                method, model, img, class_index=class_index, layer=layer, progress=tick, **options
+            )
+        finally:
+            bar.empty()
+
+    return memo(key, run)
+
+
+# --------------------------------------------------------------------------------------------
+# Controls: class, layer, method
+# --------------------------------------------------------------------------------------------
+try:
+    first = explain("gradcam", None, convs[-1])
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
+probs = first.probabilities
+names = info.class_names
+if len(names) != len(probs):
+    names = [f"class {i}" for i in range(len(probs))]
+
+with left:
+    st.markdown(f"**{safe_text(info.name)} thinks this is:**")
+    for label, p in models.top_k(model, probs, k=5):
+        st.progress(float(np.clip(p, 0.0, 1.0)), text=f"{safe_text(label)}: {p:.1%}")
+    top1 = int(np.argmax(probs))
+    class_index = st.selectbox(
+        "Explain the class",
+        [None, *range(len(names))],
+        format_func=lambda c: f"top-1: {names[top1]}" if c is None else f"{c}: {names[c]}",
+        key=f"{P}.class",
+        help="Any class, by name. A class the network does not see may give an empty map: "
+        "that is an honest answer, not a bug.",
+    )
+    layer = st.selectbox(
+        "Layer",
+        spatial,
+        index=spatial.index(convs[-1]),
+        key=f"{P}.layer",
+        help="The default is the last convolution layer: the most abstract features that still "
+        "know where things are. Earlier layers give sharper but less class-specific maps.",
+    )
+    method = st.selectbox(
+        "Method",
+        list(cam.METHODS),
+        format_func=lambda m: cam.method_info(m).title,
+        key=f"{P}.method",
+    )
+    about = cam.method_info(method)
+    st.info(f"**{about.title}.** {about.explanation}\n\n*{about.reference}*")
+    alpha = st.slider("Overlay strength", 0.0, 1.0, 0.45, 0.05, key=f"{P}.alpha")
+    cmap = st.selectbox(
+        "Colour map",
+        list(COLORMAPS),
+        format_func=COLORMAPS.get,
+        key=f"{P}.cmap",
+        help="viridis and its relatives read the same in grey and for colour-blind eyes; jet "
+        "does not, and its bright yellow band draws the eye to medium values.",
+    )
+
+try:
+    result = explain(method, class_index, layer if about.uses_layer else None)
+except ValueError as err:
+    st.error(str(err))
+    st.stop()
+heat = result.heatmap
+explained = names[result.class_index]
+where = f" at layer {result.layer}" if result.layer else " on the input pixels"
+overlay = images.overlay(img, heat, alpha=alpha, cmap=cmap)
+stem = f"{about.name}_{result.class_index}".replace("+", "p")
+
+with right:
+    st.markdown(
+        f"**{about.title}** for class **{safe_text(explained)}**{safe_text(where)} · "
+        f"score before softmax {result.score:.3g}, probability {probs[result.class_index]:.1%}"
+    )
+    if result.reason:
+        st.warning(result.reason)
+    c1, c2 = st.columns(2)
+    with c1:
+        st.image(overlay, caption=f"Overlay on {safe_text(img_name)}", width="stretch")
+        download_image("Overlay as PNG", overlay, f"{stem}_overlay.png", key=f"{P}.dl_overlay")
+    with c2:
+        st.plotly_chart(
+            figures.heatmap(heat, colorscale=cmap, zmin=0, zmax=1, height=340),
+            key=f"{P}.heat_fig",
+        )
+        d1, d2 = st.columns(2)
+        with d1:
+            download_array("Map as NPY", heat, f"{stem}_map.npy", key=f"{P}.dl_npy")
+        with d2:
+            download_image(
+                "Map as PNG",
+                lambda: images.colorize(heat, cmap=cmap, vmin=0, vmax=1),
+                f"{stem}_map.png",
+                key=f"{P}.dl_map_png",
+            )
+    if result.raw.shape != heat.shape:
+        h, w = result.raw.shape
+        st.caption(
+            f"The layer's map is only {h}×{w}: each cell covers about "
+            f"{heat.shape[0] / h:.0f}×{heat.shape[1] / w:.0f} input pixels. It is upscaled "
+            "smoothly (bilinear) to the image."
+        )
+
+
+def run_or_button(label: str, key: str, memo_key: tuple) -> bool:
+    """Run at once for small models; for big ones wait for a click (the result is kept)."""
+    if cheap or memo(memo_key) is not None:
+        return True
+    return st.button(label, key=key, help="This takes a while on a large model.")
+
+
+tab_methods, tab_layers, tab_sanity, tab_faith = st.tabs(
+    ["Compare methods", "Compare layers", "Sanity check", "Faithfulness"]
+)
+
+# --------------------------------------------------------------------------------------------
+# Compare methods: every method, same image, class and layer
+# --------------------------------------------------------------------------------------------
+with tab_methods:
+    st.markdown(
+        "The same class and layer with every method. Where they agree, the evidence is strong; "
+        "where they differ, remember that each answers a slightly different question. "
+        "(SmoothGrad and Integrated Gradients use fewer samples here than on their own.)"
+    )
+    key = ("grid", class_index, layer)
+    if run_or_button("Compute every method", f"{P}.run_methods", key):
+
+        def all_methods() -> list[cam.Explanation]:
+            bar, tick = progress_bar("Computing every method…")
+            out = []
+            for i, name in enumerate(cam.METHODS):
+                info_m = cam.method_info(name)
+                out.append(
+                    cam.compute(
+                        name,
+                        model,
+                        img,
+                        class_index=class_index,
+                        layer=layer if info_m.uses_layer else None,
+                        **QUICK.get(name, {}),
+                    )
+                )
+                tick(i + 1, len(cam.METHODS))
+            bar.empty()
+            return out
+
+        try:
+            grid = memo(key, all_methods)
+        except ValueError as err:
+            st.error(str(err))
+        else:
+            titles = [cam.method_info(r.method).title for r in grid]
+            maps = np.stack([r.heatmap for r in grid])
+            st.plotly_chart(
+                grids.channel_grid(maps, titles, cols=5, colorscale=cmap, max_side=64),
+                key=f"{P}.methods_fig",
+            )
+            empty = [t for t, r in zip(titles, grid, strict=True) if r.reason]
+            if empty:
+                st.caption(f"Empty maps (no positive evidence): {', '.join(empty)}.")
+            download_image(
+                "Grid as PNG",
+                lambda: grids.tile_maps(maps, 5, colorscale=cmap),
+                "methods.png",
+                key=f"{P}.dl_methods",
+            )
+
+# --------------------------------------------------------------------------------------------
+# Compare layers: the chosen CAM method at every conv layer, early to late
+# --------------------------------------------------------------------------------------------
+with tab_layers:
+    strip_method = method if about.uses_layer else "gradcam"
+    strip_title = cam.method_info(strip_method).title
+    st.markdown(
+        f"{strip_title} at every convolution layer, from the first (left) to the last "
+        "(right). Early layers respond to edges and colours anywhere; late layers to the "
+        "parts that matter for the class, but on a coarser grid. LayerCAM keeps early "
+        "layers readable."
+    )
+    key = ("layers", strip_method, class_index)
+    if run_or_button("Compute every layer", f"{P}.run_layers", key):
+
+        def every_layer() -> list[cam.Explanation]:
+            bar, tick = progress_bar(f"{strip_title} at every layer…")
+            out = []
+            for i, path in enumerate(convs):
+                out.append(
+                    cam.compute(strip_method, model, img, class_index=class_index, layer=path)
+                )
+                tick(i + 1, len(convs))
+            bar.empty()
+            return out
+
+        try:
+            strip = memo(key, every_layer)
+        except ValueError as err:
+            st.error(str(err))
+        else:
+            maps = np.stack([r.heatmap for r in strip])
+            titles = [
+                f"{p} ({'×'.join(map(str, r.raw.shape))})"
+                for p, r in zip(convs, strip, strict=True)
+            ]
+            cols = min(len(convs), 7)
+            st.plotly_chart(
+                grids.channel_grid(maps, titles, cols=cols, colorscale=cmap, max_side=64),
+                key=f"{P}.layers_fig",
+            )
+            download_image(
+                "Strip as PNG",
+                lambda: grids.tile_maps(maps, cols, colorscale=cmap),
+                "layers.png",
+                key=f"{P}.dl_layers",
+            )
+
+# --------------------------------------------------------------------------------------------
+# Sanity check: model randomization (Adebayo et al. 2018)
+# --------------------------------------------------------------------------------------------
+with tab_sanity:
+    st.markdown(
+        "**Would the map change if the network had learned nothing?** A copy of the network is "
+        "scrambled one layer at a time, from the output back to the input (the layers you "
+        "picked stay untouched). After each step we explain the same class again and measure "
+        "how similar the new map is to the original: the **Spearman rank correlation** (1: "
+        "the same ordering of pixels, 0: unrelated). An explanation that *depends on what the "
+        "network learned* must fall towards 0. One that stays high is really showing the "
+        "image's edges, whatever the weights: guided backprop famously does. On simple "
+        "synthetic pictures even a random network may still find the object, because its "
+        "edges dominate any random filter's response: that is worth seeing too."
+    )
+    key = ("sanity", method, class_index, layer)
+    if run_or_button("Run the sanity check", f"{P}.run_sanity", key):
+
+        def sanity() -> cam.RandomizationResult:
+            bar, tick = progress_bar("Scrambling the copy, layer by layer…")
+            try:
+                return cam.randomization_test(
+                    model,
+                    img,
+                    method=method,
+                    class_index=result.class_index,
+                    layer=layer if about.uses_layer else None,
+                    progress=tick,
+                    **QUICK.get(method, {}),
+                )
+            finally:
+                bar.empty()
+
+        try:
+            test = memo(key, sanity)
+        except ValueError as err:
+            st.error(str(err))
+        else:
+            labels = ["original"] + [f"…{s.randomized[-1]}" for s in test.stages[1:]]
+            rhos = [s.spearman for s in test.stages]
+            fig = go.Figure(
+                go.Scatter(
+                    x=labels,
+                    y=[np.nan if r is None else r for r in rhos],
+                    mode="lines+markers",
+                    hovertemplate="scrambled down to %{x}<br>Spearman %{y:.3f}<extra></extra>",
+                )
+            )
+            fig.add_hline(y=0, line_dash="dot")
+            fig.update_yaxes(range=[-1.05, 1.05], title="Spearman rank correlation")
+            fig.update_xaxes(title="randomized down to layer")
+            st.plotly_chart(
+                figures.style(fig, title=f"{about.title}: similarity to the original", height=340),
+                key=f"{P}.sanity_curve",
+            )
+            final = rhos[-1]
+            st.metric(
+                "Correlation with every layer scrambled",
+                "undefined (a flat map)" if final is None else f"{final:.2f}",
+            )
+            maps = np.stack([s.heatmap for s in test.stages])
+            st.plotly_chart(
+                grids.channel_grid(maps, labels, cols=6, colorscale=cmap, max_side=64),
+                key=f"{P}.sanity_fig",
+            )
+            c1, c2 = st.columns(2)
+            with c1:
+                download_image(
+                    "Stages as PNG",
+                    lambda: grids.tile_maps(maps, 6, colorscale=cmap),
+                    "sanity_stages.png",
+                    key=f"{P}.dl_sanity",
+                )
+            with c2:
+                download_array(
+                    "Correlations as CSV",
+                    np.array([np.nan if r is None else r for r in rhos]),
+                    "sanity_spearman.csv",
+                    key=f"{P}.dl_sanity_csv",
+                )
+
+# --------------------------------------------------------------------------------------------
+# Faithfulness: deletion and insertion (Petsiuk et al. 2018)
+# --------------------------------------------------------------------------------------------
+with tab_faith:
+    st.markdown(
+        "**Does the map point at what the network actually uses?** *Deletion* blacks out the "
+        "pixels the map calls most important first and watches the class probability: if the "
+        "map is right, it drops fast (small area under the curve). *Insertion* starts from a "
+        "blurred image and puts the most important pixels back first: the probability should "
+        "rise fast (large area). The same done with **random maps** is the baseline to beat."
+    )
+    key = ("faith", method, class_index, layer)
+    if run_or_button("Measure faithfulness", f"{P}.run_faith", key):
+
+        def faith() -> cam.Faithfulness:
+            bar, tick = progress_bar("Deleting and inserting pixels…")
+            try:
+                return cam.deletion_insertion(
+                    model, img, method=method, class_index=result.class_index, heatmap=heat,
+                    progress=tick,
+                )  # fmt: skip
+            finally:
+                bar.empty()
+
+        try:
+            f = memo(key, faith)
+        except ValueError as err:
+            st.error(str(err))
+        else:
+            m1, m2 = st.columns(2)
+            m1.metric(
+                "Deletion AUC (lower is better)",
+                f"{f.deletion_auc:.3f}",
+                f"{f.deletion_auc - f.random_deletion_auc:+.3f} vs random",
+                delta_color="inverse",
+            )
+            m2.metric(
+                "Insertion AUC (higher is better)",
+                f"{f.insertion_auc:.3f}",
+                f"{f.insertion_auc - f.random_insertion_auc:+.3f} vs random",
+            )
+            for curve, rand, name in (
+                (f.deletion, f.random_deletion, "Deletion"),
+                (f.insertion, f.random_insertion, "Insertion"),
+            ):
+                fig = go.Figure(
+                    [
+                        go.Scatter(x=f.fractions, y=curve, name=about.title, mode="lines+markers"),
+                        go.Scatter(x=f.fractions, y=rand, name="random map", line_dash="dash"),
+                    ]
+                )
+                fig.update_xaxes(
+                    title="fraction of pixels " + ("removed" if name == "Deletion" else "inserted")
+                )
+                fig.update_yaxes(title=f"p({safe_text(explained, 40)})", range=[0, 1.02])
+                st.plotly_chart(
+                    figures.style(fig, title=name, height=300), key=f"{P}.faith_{name.lower()}"
+                )
+            download_array(
+                "Curves as CSV",
+                np.stack(
+                    [f.fractions, f.deletion, f.random_deletion, f.insertion, f.random_insertion],
+                    axis=1,
+                ),
+                "faithfulness.csv",
+                key=f"{P}.dl_faith",
+            )
+            st.caption("Columns: fraction, deletion, random deletion, insertion, random insertion.")
