@@ -418,27 +418,66 @@ def _pick(values: tf.Tensor, idx: np.ndarray) -> tf.Tensor:
     return tf.gather(values, tf.constant(idx), axis=1, batch_dims=1)
 
 
-def channel(layer: str, filters: int | Sequence[int], *, pre_activation: bool = False) -> Objective:
+def _keys(layer: str, pre_activation: bool, revive: bool) -> frozenset[str]:
+    if revive:
+        return frozenset([layer, layer + _PRE])
+    return frozenset([layer + _PRE if pre_activation else layer])
+
+
+def _value(
+    ctx: _Context,
+    layer: str,
+    pre_activation: bool,
+    revive: bool,
+    reduce: Callable[[tf.Tensor], tf.Tensor],
+    wake: Callable[[tf.Tensor], tf.Tensor],
+) -> tf.Tensor:
+    """reduce(activations) for the right tensor; with `revive`, wake(pre-activation) while silent."""
+    if not revive:
+        return reduce(ctx.activations[layer + _PRE if pre_activation else layer])
+    post = reduce(ctx.activations[layer])
+    pre = wake(ctx.activations[layer + _PRE])
+    # Where the filter is silent after its ReLU it has no gradient: ascend the value before
+    # the ReLU until it wakes up, then the value after it (a simple "redirected ReLU").
+    return tf.where(post > 0, post, pre)
+
+
+def channel(
+    layer: str,
+    filters: int | Sequence[int],
+    *,
+    pre_activation: bool = False,
+    revive: bool = False,
+) -> Objective:
     """A filter's mean activation over its whole feature map (seed 003's loss).
 
     Args:
         layer: layer path ("conv3" or "base/block3_conv1").
         filters: one channel for every image, or one per image (image i maximises filters[i]).
         pre_activation: use the value before the layer's own activation (Conv2D/Dense with
-            e.g. activation="relu"), as lucid optimises "pre_relu" tensors: a ReLU filter that
-            is silent everywhere on a grey image has zero gradient after the ReLU, but not
-            before it.
+            e.g. activation="relu"), as lucid does with its "pre_relu" tensors.
+        revive: use the value after the activation, except for images whose filter is silent
+            there (all zero: a ReLU filter that never fires on grey has no gradient); for
+            those, use the value before it. Lucid's "redirected ReLU" serves the same purpose.
     """
     idx = _indices(filters, "filters")
-    key = layer + _PRE if pre_activation else layer
 
-    def fn(ctx: _Context) -> tf.Tensor:
-        act = ctx.activations[key]
+    def reduce(act: tf.Tensor) -> tf.Tensor:
         # Average over every position: (n, [h, w,] C) -> (n, C), then take each image's filter.
-        means = tf.reduce_mean(act, axis=list(range(1, act.shape.rank - 1)))
-        return _pick(means, idx)
+        return _pick(tf.reduce_mean(act, axis=list(range(1, act.shape.rank - 1))), idx)
 
-    return Objective(fn, name=f"channel({key}, {filters})", layers=frozenset([key]))
+    def wake(act: tf.Tensor) -> tf.Tensor:
+        # To wake a silent filter one position above zero is enough: raise the largest, and
+        # the mean too, whose gradient reaches every position (the largest may have none).
+        axes = list(range(1, act.shape.rank - 1))
+        return _pick(tf.reduce_max(act, axis=axes) + tf.reduce_mean(act, axis=axes), idx)
+
+    keys = _keys(layer, pre_activation, revive)
+    return Objective(
+        lambda ctx: _value(ctx, layer, pre_activation, revive, reduce, wake),
+        name=f"channel({'|'.join(sorted(keys))}, {filters})",
+        layers=keys,
+    )
 
 
 def neuron(
@@ -448,6 +487,7 @@ def neuron(
     x: int | None = None,
     y: int | None = None,
     pre_activation: bool = False,
+    revive: bool = False,
 ) -> Objective:
     """One unit of a filter's map: by default the centre one, which sees the image's centre.
 
@@ -455,13 +495,11 @@ def neuron(
         layer: layer path.
         filters: one channel for every image, or one per image.
         x, y: the unit's column and row in the feature map; default the centre.
-        pre_activation: as for `channel`.
+        pre_activation, revive: as for `channel`.
     """
     idx = _indices(filters, "filters")
-    key = layer + _PRE if pre_activation else layer
 
-    def fn(ctx: _Context) -> tf.Tensor:
-        act = ctx.activations[key]
+    def reduce(act: tf.Tensor) -> tf.Tensor:
         if act.shape.rank == 4:
             # Pick the unit at (y, x) of every map: (n, h, w, C) -> (n, C).
             h, w = act.shape[1], act.shape[2]
@@ -474,7 +512,12 @@ def neuron(
             act = act[:, row, col, :]
         return _pick(act, idx)
 
-    return Objective(fn, name=f"neuron({key}, {filters})", layers=frozenset([key]))
+    keys = _keys(layer, pre_activation, revive)
+    return Objective(
+        lambda ctx: _value(ctx, layer, pre_activation, revive, reduce, reduce),
+        name=f"neuron({'|'.join(sorted(keys))}, {filters})",
+        layers=keys,
+    )
 
 
 def class_logit(classes: int | Sequence[int]) -> Objective:
@@ -761,6 +804,10 @@ def _identity(t: tf.Tensor) -> tf.Tensor:
     return t
 
 
+def _then(first: Callable, second: Callable) -> Callable[[tf.Tensor], tf.Tensor]:
+    return lambda t: second(first(t))
+
+
 @dataclass
 class _Feed:
     """Image in [0, 1] -> model input -> the tensors objectives ask for, by key."""
@@ -804,12 +851,16 @@ def _build_feed(
             derived[key] = _logits_source(keras_model)
             continue
         path = key.removesuffix(_PRE)
-        pre = _pre_activation(layer_tools.get_layer(keras_model, path)) if key != path else None
+        lay = layer_tools.get_layer(keras_model, path)
+        pre = _pre_activation(lay)
         if pre is None:
-            # Post-activation, or a layer whose output is already linear.
+            # A layer without a built-in activation: its output is its pre-activation.
             derived[key] = (path, _identity)
-        else:
+        elif key != path:
             derived[key] = (_source_path(keras_model, path), pre)
+        else:
+            # The output as activation(pre-activation), so asking for both costs one pass.
+            derived[key] = (_source_path(keras_model, path), _then(pre, lay.activation))
     targets = list(dict.fromkeys(src for src, _ in derived.values() if src is not None))
     extractor = (
         layer_tools.feature_model(keras_model, targets, include_output=False) if targets else None
@@ -848,10 +899,11 @@ def render(
     *,
     transforms: Sequence[Transform] = (),
     optimizer: str | keras.optimizers.Optimizer = "adam",
-    learning_rate: float = 0.05,
+    learning_rate: float = 0.2,
     steps: int = 128,
     blur_every: int = 0,
     blur_sigma: float = 0.5,
+    polish: float = 0.0,
     normalize_gradients: bool = False,
     input_range: tuple[float, float] | None = None,
     score: Objective | None = None,
@@ -875,6 +927,9 @@ def render(
         steps: number of steps (capped by $CNNVIZ_MAX_STEPS when set).
         blur_every: blur the image every this many steps (0: never).
         blur_sigma: the blur's standard deviation in pixels.
+        polish: fraction of the steps, at the end, taken without the transforms: the image
+            keeps the structure the transforms gave it and is then fitted to the objective
+            exactly as it is scored.
         normalize_gradients: scale each image's gradient to unit RMS before the step.
         input_range: map [0, 1] linearly to (lo, hi) before the model; default: the zoo's
             preprocessing for a name, [0, 1] unchanged for a keras.Model.
@@ -892,6 +947,8 @@ def render(
     """
     n, h, w, c = param.shape
     steps = capped_steps(steps)
+    if not 0.0 <= polish <= 1.0:
+        raise FeatureVizError(f"Expected polish between 0 and 1. Received polish={polish!r}.")
     score = score or objective
     feed = _build_feed(model, [objective, score], input_range, c)
     params, image_fn = param
@@ -908,15 +965,25 @@ def render(
     opt.build(params)
     seed_t = tf.constant(int(seed) % (2**31 - 1), tf.int32)
 
+    transformed_steps = steps - round(polish * steps) if transforms else 0
+
+    def transformed(img: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+        x = img
+        for k, transform in enumerate(transforms):
+            x = transform(x, tf.stack([seed_t, step * 16 + k]))
+        # Back to the image's size, so every step feeds the model the same shape.
+        return x if tuple(x.shape[1:3]) == (h, w) else tf.image.resize(x, (h, w))
+
     @tf.function(reduce_retracing=True)
     def step_fn(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             # Make the images from the parameters.
             img = image_fn()
+            # Move them a little, with randomness fixed by (seed, step, transform); the last
+            # `polish` part of the run optimises the image exactly as it will be scored.
             x = img
-            # Move them a little, with randomness fixed by (seed, step, transform).
-            for k, transform in enumerate(transforms):
-                x = transform(x, tf.stack([seed_t, step * 16 + k]))
+            if transforms:
+                x = tf.cond(step < transformed_steps, lambda: transformed(img, step), lambda: img)
             # Ask the model how much each image excites its filter; ascend on the sum.
             values = objective(feed(x, image=img))
             loss = -tf.reduce_sum(values)
@@ -959,10 +1026,11 @@ def render(
 # visualize: the defaults put together
 # --------------------------------------------------------------------------------------------
 
-#: Seed 003's method as `visualize` options: the image itself is optimised (grey start, clipped
-#: to [0, 1]), no transforms, no regularisers, plain gradient steps of unit RMS (the keras.io
-#: recipe's normalised gradient; 0.02 of the [0, 1] range per step is its step size) on the
-#: layer's own output, after its ReLU.
+#: Seed 003's method as `visualize` options (Chollet, Deep Learning with Python, 5.4.2, which
+#: the seed's code follows): the image itself is optimised from grey with faint noise, with
+#: gradient steps of unit RMS and size 1 on the 0..255 scale (1/255 here, where the image is
+#: in [0, 1]), on the layer's own output after its ReLU; no transforms, no regularisers. We
+#: clip to [0, 1] after each step so that the image stays a valid picture.
 PLAIN_OPTIONS: dict = {
     "param": "clipped",
     "decorrelate": False,
@@ -971,9 +1039,9 @@ PLAIN_OPTIONS: dict = {
     "l2": 0.0,
     "blur_every": 0,
     "optimizer": "sgd",
-    "learning_rate": 0.02,
+    "learning_rate": 1 / 255,
     "normalize_gradients": True,
-    "pre_activation": False,
+    "revive": False,
 }
 
 _PARAMS = ("fft", "pixel", "clipped")
@@ -1031,11 +1099,12 @@ def visualize(
     l2: float = 0.0,
     blur_every: int = 0,
     blur_sigma: float = 0.5,
+    polish: float = 0.3,
     optimizer: str = "adam",
-    learning_rate: float = 0.05,
+    learning_rate: float = 0.2,
     normalize_gradients: bool = False,
     input_range: tuple[float, float] | None = None,
-    pre_activation: bool = True,
+    revive: bool = True,
     batch_size: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The image each filter of `layer` responds to most, all filters optimised as one batch.
@@ -1059,12 +1128,13 @@ def visualize(
         tv: weight of the total-variation penalty.
         l2: weight of the L2 pull towards grey.
         blur_every: blur the image every this many steps (0: never); blur_sigma in pixels.
+        polish: fraction of the steps, at the end, without transforms (see `render`).
         optimizer: Keras optimiser name; learning_rate its step size.
         normalize_gradients: unit-RMS gradient per image before each step.
         input_range: (lo, hi) the model expects for [0, 1]; default: the zoo's preprocessing
             for a name, the image unchanged for a keras.Model (see the module docstring).
-        pre_activation: optimise a Conv2D/Dense filter before its built-in activation (see
-            `channel`); the score is still taken after it.
+        revive: while a filter is silent after its built-in ReLU (no gradient), optimise it
+            before the ReLU (see `channel`); the score is always taken after it.
         batch_size: optimise at most this many filters at once (memory); default all.
 
     Returns:
@@ -1100,16 +1170,16 @@ def visualize(
 
     for lo in range(0, len(wanted), batch):
         chunk = wanted[lo : lo + batch]
-        # What to maximise: the filter (before its ReLU), minus the regularisers' penalties;
-        # what to report: the filter's own output.
+        # What to maximise: the filter (revived while silent), minus the regularisers'
+        # penalties; what to report: the filter's own output.
         if objective == "class":
             main = full = class_logit(chunk)
         elif objective == "neuron":
             main = neuron(layer, chunk)
-            full = neuron(layer, chunk, pre_activation=pre_activation)
+            full = neuron(layer, chunk, revive=revive)
         else:
             main = channel(layer, chunk)
-            full = channel(layer, chunk, pre_activation=pre_activation)
+            full = channel(layer, chunk, revive=revive)
         if tv:
             full = full - float(tv) * total_variation()
         if l2:
@@ -1145,6 +1215,7 @@ def visualize(
             steps=steps,
             blur_every=blur_every,
             blur_sigma=blur_sigma,
+            polish=polish,
             normalize_gradients=normalize_gradients,
             input_range=input_range,
             score=main,
