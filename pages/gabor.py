@@ -54,11 +54,11 @@ st.markdown(
 )
 
 
-def pick_working_image() -> tuple[np.ndarray, str]:
+def pick_working_image() -> np.ndarray:
     """The chosen image in gray, float32 in [0, 1], at the working size."""
     c1, c2 = st.columns([3, 1])
     with c1:
-        img, name = image_picker(P, max_side=512)
+        img, _ = image_picker(P, max_side=512)
     with c2:
         side = st.select_slider(
             "Work at (longest side, pixels)",
@@ -73,7 +73,7 @@ def pick_working_image() -> tuple[np.ndarray, str]:
     scale = min(1.0, side / max(h, w))
     if scale < 1.0:
         gray = images.resize(gray, (max(1, round(h * scale)), max(1, round(w * scale))))
-    return np.ascontiguousarray(gray, dtype=np.float32), name
+    return np.ascontiguousarray(gray, dtype=np.float32)
 
 
 def single_params() -> dict:
@@ -214,7 +214,7 @@ def surface(z: np.ndarray, title: str) -> go.Figure:
     return figures.style(fig, title=title, height=360)
 
 
-def one_filter(x: np.ndarray, name: str) -> None:
+def one_filter(x: np.ndarray) -> None:
     left, right = st.columns([1, 2], gap="large")
     with left:
         filter_controls()
@@ -446,7 +446,7 @@ def orientation_png(theta_deg: np.ndarray, energy: np.ndarray, hide_weak: bool) 
     return rgb
 
 
-def a_bank(x: np.ndarray, name: str) -> None:
+def a_bank(x: np.ndarray) -> None:
     controls, more = st.columns([4.4, 1], gap="large")
     with controls:
         freqs, n_thetas, sigma, bw = bank_params()
@@ -482,7 +482,7 @@ def a_bank(x: np.ndarray, name: str) -> None:
     sizes = ", ".join(f"{f:g}: {k_real[i * nt].shape[0]} px" for i, f in enumerate(freqs))
     mags = res["magnitude"].reshape(nf * nt, *x.shape)
     st.markdown(
-        f"**{nf} frequencies × {nt} orientations = {nf * nt} filters** on {name} "
+        f"**{nf} frequencies × {nt} orientations = {nf * nt} filters** on the image "
         f"({x.shape[0]}×{x.shape[1]}). Each row is one frequency, each column one angle "
         "(titles: frequency · θ)."
     )
@@ -718,15 +718,15 @@ def _is_freq(text: str) -> bool:
         return False
 
 
-x, img_name = pick_working_image()
+x = pick_working_image()
 tabs = st.tabs(VIEWS, key=f"{P}.view", on_change="rerun")
 # Lazy tabs: only the open tab's content runs, so moving a slider reruns one lesson, not three.
 with tabs[0]:
     if tabs[0].open:
-        one_filter(x, img_name)
+        one_filter(x)
 with tabs[1]:
     if tabs[1].open:
-        a_bank(x, img_name)
+        a_bank(x)
 with tabs[2]:
     if tabs[2].open:
         on_a_dataset()
