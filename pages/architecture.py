@@ -10,7 +10,10 @@ import streamlit as st
 
 from cnnviz import figures, models
 from cnnviz.ui.models import current_model, model_summary
+from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import safe_text
+
+use_app_router()
 
 P = "architecture"
 MAX_STEPS = 60  # boxes drawn in the shape-flow diagram before we thin it out

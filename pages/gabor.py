@@ -8,7 +8,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from cnnviz import conv, figures, gabor, grids, images
+from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import download_array, download_image, image_picker
+
+use_app_router()
 
 P = "gabor"
 # The seed's ipywidgets sliders (frequency 0.01–1, θ 0–3.14, σ 0–5) start at their midpoints

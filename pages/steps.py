@@ -6,7 +6,10 @@ import streamlit as st
 
 from cnnviz import conv, figures, images
 from cnnviz.ui.kernel_editor import kernel_editor
+from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import download_array, image_picker
+
+use_app_router()
 
 P = "steps"
 STEP = f"{P}.step"

@@ -5,9 +5,12 @@ import pandas as pd
 import streamlit as st
 
 from cnnviz import augment, datasets, experiments, grids
-from cnnviz.ui import cache, training
+from cnnviz.ui import training
 from cnnviz.ui.models import register_session_model
+from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import download_array, download_image, safe_text
+
+use_app_router()
 
 P = "train"
 JOB = f"{P}.job"  # session state: this session's current TrainingJob
@@ -27,7 +30,6 @@ DEFAULT_PRESET = {
 
 # Streamlit calls keras.clear_session() + gc.collect() after every run, fragment runs included:
 # about 1 s of CPU per redraw, and it resets Keras's global state under a training thread.
-cache.keep_keras_state()
 
 st.title("Train a CNN: watch it learn")
 st.markdown(
