@@ -201,7 +201,7 @@ class _Explainer:
     whose weights are re-assigned in place (the randomization test) needs no rebuild."""
 
     def __init__(self, model: keras.Model, layer: str | None) -> None:
-        self.model = model
+        # No reference to the model itself: the cache's weak reference must be able to die.
         self.layer = layer
         self.head = _find_head(model)
         paths = ([layer] if layer else []) + ([self.head.pre_path] if self.head.pre_path else [])
@@ -224,13 +224,17 @@ class _Explainer:
         self.input_shape = tuple(self._features.inputs[0].shape[1:])
         x_spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
         c_spec = tf.TensorSpec((None,), tf.int32)
-        self.cam_step = tf.function(self._cam_step, input_signature=[x_spec, c_spec])
-        self.input_gradients = tf.function(self._input_gradients, input_signature=[x_spec, c_spec])
-        self.probabilities = tf.function(self._probabilities, input_signature=[x_spec])
-        self.masked_probabilities = tf.function(
-            self._masked_probabilities,
-            input_signature=[x_spec, tf.TensorSpec((None, None, None), tf.float32), c_spec],
-        )
+        # Fixed signatures: one trace serves every batch size. No autograph: the steps have no
+        # tensor-dependent Python control flow, and tracing reads no source files.
+        maps_spec = tf.TensorSpec((None, None, None), tf.float32)
+
+        def compile_(fn, *spec):
+            return tf.function(fn, input_signature=list(spec), autograph=False)
+
+        self.cam_step = compile_(self._cam_step, x_spec, c_spec)
+        self.input_gradients = compile_(self._input_gradients, x_spec, c_spec)
+        self.probabilities = compile_(self._probabilities, x_spec)
+        self.masked_probabilities = compile_(self._masked_probabilities, x_spec, maps_spec, c_spec)
         if layer is not None:
             # Trace the gradient step now: a layer without a gradient path is refused here.
             self._disconnected = False

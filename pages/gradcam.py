@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from cnnviz import activations, cam, figures, grids, images, layers, models
+from cnnviz import activations, cam, datasets, figures, grids, images, layers, models
 from cnnviz.ui.cache import image_key, model_key
 from cnnviz.ui.models import current_model
 from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
@@ -41,9 +41,43 @@ except ValueError as err:
     st.error(str(err))
     st.stop()
 
+# The built-ins were trained on generated pictures: offer fresh ones (a seed never used in
+# training), so the first map shows the network on the kind of image it knows.
+GENERATED = {
+    "shapes": lambda seed: datasets.shapes(1, seed=seed)[0][0],
+    "digits": lambda seed: datasets.digits(1, seed=seed)[0][0],
+}
+family = model.removeprefix(models.RANDOM_PREFIX) if isinstance(model, str) else None
+
 left, right = st.columns([1, 2], gap="large")
 with left:
-    img, img_name = image_picker(P)
+    source = "picker"
+    if family in GENERATED:
+        source = st.radio(
+            "Image",
+            ["generated", "picker"],
+            format_func={
+                "generated": f"A new picture like its training data ({family})",
+                "picker": "A sample photo or your own upload",
+            }.get,
+            key=f"{P}.source",
+            help="The built-in models only know their own kind of picture. On a photo they still "
+            "answer, and the map shows what that answer rests on.",
+        )
+    if source == "generated":
+        seed = st.number_input(
+            "Picture number",
+            min_value=0,
+            max_value=1_000_000,
+            value=7,
+            key=f"{P}.seed",
+            help="Each number draws a different picture; training used other numbers.",
+        )
+        # Offset far from the training seeds listed in the model card.
+        img = GENERATED[family](5_000_000 + int(seed))
+        img_name = f"{family} picture #{int(seed)}"
+    else:
+        img, img_name = image_picker(P)
     note = models.prepare_note(model, img)
     if note:
         st.caption(f"ℹ️ The model sees this image {safe_text(note, 300)}.")
@@ -157,7 +191,10 @@ except ValueError as err:
 heat = result.heatmap
 explained = names[result.class_index]
 where = f" at layer {result.layer}" if result.layer else " on the input pixels"
-overlay = images.overlay(img, heat, alpha=alpha, cmap=cmap)
+# Small pictures (64×64 shapes, 28×28 digits) are enlarged with square pixels for the overlay.
+zoom = max(1, 256 // max(img.shape[:2]))
+shown = np.repeat(np.repeat(img, zoom, axis=0), zoom, axis=1) if zoom > 1 else img
+overlay = images.overlay(shown, heat, alpha=alpha, cmap=cmap)
 stem = f"{about.name}_{result.class_index}".replace("+", "p")
 
 with right:

@@ -80,5 +80,11 @@ def test_class_layer_and_overlay_controls(at):
     at.selectbox(key=f"{P}.layer").set_value(first_conv).run()
     at.slider(key=f"{P}.alpha").set_value(0.8).run()
     at.selectbox(key=f"{P}.cmap").set_value("cividis").run()
+    at.number_input(key=f"{P}.seed").set_value(3).run()
+    assert_clean(at)
+    # A photo instead of a generated picture: resized for the model, with a note.
+    at.radio(key=f"{P}.source").set_value("picker").run()
+    at.selectbox(key=f"{P}.sample").set_value("coins").run()
     assert_clean(at)
     assert not at.error
+    assert any("resized" in c.value for c in at.caption)
