@@ -14,7 +14,9 @@ this module keeps them apart the way lucent's `optvis` does:
   (n, H, W, C) floats in [0, 1].
 - **objectives**: *what is optimised*, composable with + - and scalars:
   `channel(layer, filters) - 0.05 * total_variation()`. `channel` (the default) is a filter's
-  mean activation, `neuron` its centre unit, `class_logit` a class's pre-softmax score.
+  mean activation, `neuron` its centre unit, `class_logit` a class's pre-softmax score. A
+  ReLU filter that is silent on the starting image has no gradient; `revive=True` ascends its
+  value before the ReLU until it fires (the purpose of lucid's "redirected ReLU").
 - **transform**: small closures `(images, seed) -> images` applied before every step (`pad`,
   `jitter`, `random_scale`, `random_rotate`), so the picture must work when moved a little.
   Their randomness is stateless and seeded, so a run is repeatable.
@@ -22,7 +24,8 @@ this module keeps them apart the way lucent's `optvis` does:
   objectives; periodic blur is a step of the loop (`blur_every`).
 - `render` is only the loop: one compiled `tf.function` step that optimises every requested
   filter at once, as one batch (image i is optimised for filter i), with a Keras optimiser
-  (Adam by default).
+  (Adam by default). The last `polish` fraction of the steps skips the transforms, so the
+  picture the transforms shaped is finally fitted exactly as it is scored.
 
 `visualize(model, layer, filters)` puts these together with sensible defaults.
 `first_layer_weights` and `conv_kernels` show the weights themselves (seed 001's AlexNet
@@ -30,9 +33,9 @@ this module keeps them apart the way lucent's `optvis` does:
 
 Input range: the image is made in [0, 1]. For a model given by name (a built-in or a registry
 model), `cnnviz.models.resolve` supplies the preprocessing that data goes through; that
-function is per-pixel affine (a Rescaling-free 0..255 feed for the built-ins, the ImageNet
-families' own channel order, mean and scale), so we measure it once on two probe pictures and
-apply it as a differentiable map. For a bare `keras.Model` the image is fed as it is, in
+function is per-pixel affine (0..255 for the built-ins, which rescale inside; the ImageNet
+families' own channel order, mean and scale), so we measure it once on a few probe pictures
+and apply it as a differentiable map. For a bare `keras.Model` the image is fed as it is, in
 [0, 1], unless `input_range=(lo, hi)` says otherwise. The shared model is never changed:
 activations and logits come from new functional models over its layers.
 

@@ -249,62 +249,57 @@ with tab_ascent:
     }
     plain_settings = {**settings, **featureviz.PLAIN_OPTIONS}
 
-    with right:
-        if not wanted:
-            st.info("Choose at least one class.")
-            st.stop()
+    def ready_to_run() -> bool:
+        """Start at once when cached or cheap; for big runs wait for the button."""
         cached = featureviz_cache.lookup(model, layer, wanted, **settings)
         cached_plain = featureviz_cache.lookup(model, layer, wanted, **plain_settings)
+        if cached is not None and (not compare or cached_plain is not None):
+            return True
         work = len(wanted) * featureviz.capped_steps(steps) * size * size * info.input_shape[2]
-        start = (cached is not None and (not compare or cached_plain is not None)) or (
-            work <= AUTO_RUN_WORK
+        if work <= AUTO_RUN_WORK:
+            return True
+        clicked = st.button(
+            "Find the pictures",
+            key=f"{P}.run",
+            type="primary",
+            help="This model is large: the optimisation takes a while on a CPU.",
         )
-        if not start:
-            start = st.button(
-                "Find the pictures",
-                key=f"{P}.run",
-                type="primary",
-                help="This model is large: the optimisation takes a while on a CPU.",
-            )
+        if not clicked:
             st.caption(
-                f"About {len(wanted)} pictures × {featureviz.capped_steps(steps)} steps of "
+                f"{len(wanted)} pictures × {featureviz.capped_steps(steps)} steps of "
                 f"{size}×{size}: press the button to start."
             )
-        if not start:
-            st.stop()
+        return clicked
 
-        def run(options: dict, title: str):
-            """Run (or fetch) one visualisation with a progress bar and live previews."""
-            found = featureviz_cache.lookup(model, layer, wanted, **options)
-            if found is not None:
-                return found
-            bar = st.progress(0.0, text=title)
-            preview = st.empty()
-            every = max(1, featureviz.capped_steps(options["steps"]) // 8)
+    def run(options: dict, title: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """Run (or fetch) one visualisation with a progress bar and live previews."""
+        found = featureviz_cache.lookup(model, layer, wanted, **options)
+        if found is not None:
+            return found
+        bar = st.progress(0.0, text=title)
+        preview = st.empty()
+        every = max(1, featureviz.capped_steps(options["steps"]) // 8)
 
-            def progress(step: int, total: int, current: np.ndarray) -> None:
-                bar.progress(min(1.0, step / total), text=f"{title}: step {step} of {total}")
-                if step % every == 0 or step == total:
-                    preview.image(grid_png(current, 8), caption="live preview", clamp=True)
+        def progress(step: int, total: int, current: np.ndarray) -> None:
+            bar.progress(min(1.0, step / total), text=f"{title}: step {step} of {total}")
+            if step % every == 0 or step == total:
+                preview.image(grid_png(current, 8), caption="live preview", clamp=True)
 
-            try:
-                result = featureviz_cache.visualize(
-                    model, layer, wanted, progress=progress, **options
-                )
-            except ValueError as err:
-                st.error(str(err))
-                st.stop()
+        try:
+            result = featureviz_cache.visualize(model, layer, wanted, progress=progress, **options)
+        except ValueError as err:
+            st.error(str(err))
+            return None
+        finally:
             bar.empty()
             preview.empty()
-            return result
+        return result
 
-        images, scores = run(settings, "Gradient ascent")
-        plain = run(plain_settings, "Plain gradient ascent") if compare else None
-
-        what = (
-            "class score (logit)"
-            if objective == "class"
-            else ("centre unit" if objective == "neuron" else "mean activation")
+    def show(result: tuple[np.ndarray, np.ndarray], plain) -> None:
+        """The grid with a score under each picture, the comparison, and one picture large."""
+        images, scores = result
+        what = {"class": "class score (logit)", "neuron": "centre unit"}.get(
+            objective, "mean activation"
         )
         st.markdown(
             f"**{len(wanted)} pictures** for "
@@ -358,6 +353,16 @@ with tab_ascent:
                     figures.image_figure(p_big, title=f"{labels[large]}: plain", height=420),
                     key=f"{P}.large_plain_fig",
                 )
+
+    # The weights tab below must draw whatever happens here: no st.stop() in this panel.
+    with right:
+        if not wanted:
+            st.info("Choose at least one class.")
+        elif ready_to_run():
+            result = run(settings, "Gradient ascent")
+            plain = run(plain_settings, "Plain gradient ascent") if compare else None
+            if result is not None:
+                show(result, plain)
 
     with st.expander("Why does this work, and why do the pictures look like this?"):
         st.markdown(

@@ -183,6 +183,8 @@ def test_a_big_model_waits_for_the_button(counted, monkeypatch):
     _ok(at)
     assert runs == []
     assert at.button(key=f"{P}.run").proto.label == "Find the pictures"
+    # The weights tab still draws while the run waits.
+    assert "kernels of 3×3×3" in at.get("image")[-1].proto.imgs[0].caption
 
 
 def test_weights_tab_shows_first_layer_tiles_and_any_layer_kernels(counted):
