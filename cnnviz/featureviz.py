@@ -977,7 +977,9 @@ def render(
         # Back to the image's size, so every step feeds the model the same shape.
         return x if tuple(x.shape[1:3]) == (h, w) else tf.image.resize(x, (h, w))
 
-    @tf.function(reduce_retracing=True)
+    # autograph=False: the bodies branch on Python values only (tf.cond where a tensor decides),
+    # and autograph would re-read this file's source at trace time.
+    @tf.function(autograph=False, reduce_retracing=True)
     def step_fn(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             # Make the images from the parameters.
@@ -997,12 +999,12 @@ def render(
         param.project()
         return values, img
 
-    @tf.function
+    @tf.function(autograph=False)
     def score_fn() -> tuple[tf.Tensor, tf.Tensor]:
         img = image_fn()
         return score(feed(img)), img
 
-    blur = tf.function(lambda: param.blur(blur_sigma)) if blur_every else None
+    blur = tf.function(lambda: param.blur(blur_sigma), autograph=False) if blur_every else None
     for i in range(steps):
         values, preview = step_fn(tf.constant(i, tf.int32))
         values = values.numpy()

@@ -33,7 +33,8 @@ class _Missing(Exception):
     """Raised inside the cached function to look up without storing (exceptions are not cached)."""
 
 
-@st.cache_data(max_entries=64, ttl=6 * 3600, show_spinner=False)
+# 32 results: a few hundred kB each for the built-ins, up to ~50 MB for 64 pictures of 256².
+@st.cache_data(max_entries=32, ttl=6 * 3600, show_spinner=False)
 def _stored(
     key: tuple, _compute: Callable[[], tuple[np.ndarray, np.ndarray]] | None
 ) -> tuple[np.ndarray, np.ndarray]:
