@@ -41,17 +41,24 @@ except ValueError as err:
     st.error(str(err))
     st.stop()
 
+
 # The built-ins were trained on generated pictures: offer fresh ones (a seed never used in
 # training), so the first map shows the network on the kind of image it knows.
+def _shape_picture(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    pictures, _, masks = datasets.shapes(1, seed=seed)
+    return pictures[0], masks[0]
+
+
+# Each returns (image, object mask or None).
 GENERATED = {
-    "shapes": lambda seed: datasets.shapes(1, seed=seed)[0][0],
-    "digits": lambda seed: datasets.digits(1, seed=seed)[0][0],
+    "shapes": _shape_picture,
+    "digits": lambda seed: (datasets.digits(1, seed=seed)[0][0], None),
 }
 family = model.removeprefix(models.RANDOM_PREFIX) if isinstance(model, str) else None
 
 left, right = st.columns([1, 2], gap="large")
 with left:
-    source = "picker"
+    source, mask = "picker", None
     if family in GENERATED:
         source = st.radio(
             "Image",
@@ -74,7 +81,7 @@ with left:
             help="Each number draws a different picture; training used other numbers.",
         )
         # Offset far from the training seeds listed in the model card.
-        img = GENERATED[family](5_000_000 + int(seed))
+        img, mask = GENERATED[family](5_000_000 + int(seed))
         img_name = f"{family} picture #{int(seed)}"
     else:
         img, img_name = image_picker(P)
@@ -202,6 +209,16 @@ with right:
         f"**{about.title}** for class **{safe_text(explained)}**{safe_text(where)} · "
         f"score before softmax {result.score:.3g}, probability {probs[result.class_index]:.1%}"
     )
+    if mask is not None and result.reason is None and mask.shape == heat.shape:
+        # The generator knows where the object is: does the map's peak fall on it?
+        peak = np.unravel_index(np.argmax(heat), heat.shape)
+        st.caption(
+            "✅ The map's brightest point is on the object."
+            if mask[peak]
+            else "⚠️ The map's brightest point is *off* the object, on the background next to "
+            "it. The network may use the contrast at the edge, or the map may be too coarse: "
+            "an explanation is not a segmentation."
+        )
     if result.reason:
         st.warning(result.reason)
     c1, c2 = st.columns(2)

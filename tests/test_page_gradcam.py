@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnnviz import cam, models
+from cnnviz import cam, datasets, models
 from cnnviz.layers import last_conv_layer
 from tests.apptest_util import assert_clean, page
 
@@ -52,6 +52,13 @@ def test_loads_with_a_map_top5_and_downloads(at):
     # Small built-ins: the four tabs are computed at once (methods, layers, sanity, curves).
     assert len(at.tabs) == 4
     assert len(at.get("plotly_chart")) >= 6
+    if at.session_state["model.name"] == "shapes":
+        # The default picture is generated, and the page says whether the peak is on the object.
+        _, _, masks = datasets.shapes(1, seed=5_000_000 + at.number_input(key=f"{P}.seed").value)
+        on = bool(masks[0][np.unravel_index(np.argmax(heat), heat.shape)])
+        text = " ".join(c.value for c in at.caption)
+        assert ("brightest point is on the object" in text) == on
+        assert ("brightest point is *off* the object" in text) == (not on)
 
 
 def test_every_method_runs(at):
