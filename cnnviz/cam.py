@@ -174,27 +174,6 @@ def _find_head(model: keras.Model) -> _Head:
 # --------------------------------------------------------------------------------------------
 
 
-def _connected_features(model: keras.Model, paths: list[str]) -> keras.Model:
-    """`cnnviz.layers.feature_model`, always through its graph re-run.
-
-    For top-level paths `feature_model` takes `layer.output`, the layer's FIRST call node. A
-    Sequential model loaded from a .keras file is rebuilt once per added layer, so that node
-    belongs to an earlier, partial graph: its values are right but it is not on the path to the
-    model's output, and a gradient through it is None. Re-running the model's current graph
-    (as `feature_model` does for nested paths) captures the tensors that are on that path.
-    """
-    if any("/" in p for p in paths):
-        return layer_tools.feature_model(model, paths, include_output=True)
-    for p in paths:
-        layer_tools.get_layer(model, p)  # a clear error for an unknown path
-    source = model.inputs[0]
-    inputs = keras.Input(shape=tuple(source.shape[1:]), dtype=source.dtype)
-    captured: dict[str, Any] = {}
-    # The same re-run feature_model uses for nested paths; see the docstring for why here too.
-    final = layer_tools._run_capturing(model, inputs, set(paths), captured, prefix="")  # noqa: SLF001
-    return keras.Model(inputs, [captured[p] for p in paths] + [final], name=f"{model.name}_cam")
-
-
 class _Explainer:
     """Compiled functions for one (model, layer): activations + gradients, input gradients,
     class probabilities and Score-CAM's masked scores. Reads the model's variables, so a copy
@@ -205,7 +184,7 @@ class _Explainer:
         self.layer = layer
         self.head = _find_head(model)
         paths = ([layer] if layer else []) + ([self.head.pre_path] if self.head.pre_path else [])
-        self._features = _connected_features(model, paths)
+        self._features = layer_tools.feature_model(model, paths)
         if layer is not None:
             shape = self._features.outputs[0].shape
             if len(shape) != 4:

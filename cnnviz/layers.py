@@ -170,12 +170,10 @@ def feature_model(
     for p in paths:
         get_layer(model, p)  # validate early, with a helpful message
     graph = _graph(model)
-    if all("/" not in p for p in paths):
-        # Top-level layers: their output tensors are already in this graph.
-        outs = [model.get_layer(p).output for p in paths]
-        if include_output:
-            outs.append(graph.outputs[0] if len(graph.outputs) == 1 else graph.outputs)
-        return keras.Model(_single(graph.inputs), outs, name=f"{model.name}_features")
+    # Always re-run the model's current graph, top-level paths included: `layer.output` is the
+    # layer's FIRST call node, and a Sequential model loaded from a .keras file is rebuilt once
+    # per added layer, so that node can belong to an earlier, partial graph that is not on the
+    # path to the model's output (right values, but no gradient through it).
     inputs = _single([keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype) for t in graph.inputs])
     captured: dict[str, object] = {}
     final = _run_capturing(model, inputs, set(paths), captured, prefix="")

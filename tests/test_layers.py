@@ -86,3 +86,28 @@ def test_model_without_conv_is_reported():
     m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     with pytest.raises(LayerError, match="no convolution"):
         last_conv_layer(m)
+
+
+def test_loaded_sequential_features_are_on_the_gradient_path(tmp_path):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(1)
+    m = keras.Sequential(
+        [
+            keras.Input((12, 12, 3)),
+            keras.layers.Conv2D(4, 3, name="c"),
+            keras.layers.Flatten(name="f"),
+            keras.layers.Dense(2, name="d"),
+        ]
+    )
+    path = tmp_path / "m.keras"
+    m.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+    fm = feature_model(loaded, ["c"])
+    x = tf.constant(np.random.default_rng(0).random((1, 12, 12, 3)), tf.float32)
+    with tf.GradientTape() as tape:
+        conv, out = fm(x)
+        score = out[:, 0]
+    grad = tape.gradient(score, conv)
+    assert grad is not None  # the captured tensor feeds the output
+    np.testing.assert_allclose(np.asarray(out), np.asarray(loaded(x)), atol=1e-6)
