@@ -145,12 +145,12 @@ def wait_idle(page, timeout_ms: int = 180_000) -> None:
     """Wait until Streamlit has finished running the script (no 'Running…' indicator)."""
     page.wait_for_selector("[data-testid=stApp]", timeout=timeout_ms)
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') !== 'running'",
+        "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'",
         timeout=timeout_ms,
     )
     page.wait_for_timeout(600)
     page.wait_for_function(
-        "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') !== 'running'",
+        "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'",
         timeout=timeout_ms,
     )
 

@@ -5,6 +5,8 @@ under test-output/screenshots/."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -69,4 +71,97 @@ def test_kernels(open_page, photo):
     upload(page, photo)
     assert page.get_by_text("Input 240×320").count()
     screenshot(page, "kernels")
+    watch.check()
+
+
+def choose(page, key: str, option: str) -> None:
+    """Pick an option in the select box with this widget key."""
+    box = by_key(page, key).locator("input[role=combobox]")
+    box.click()
+    box.fill(option)  # the list opens filtered to matching options
+    page.get_by_role("option", name=option, exact=False).first.click()
+    wait_idle(page)
+
+
+def click(page, key: str) -> None:
+    by_key(page, key).locator("button").first.click()
+    wait_idle(page)
+
+
+def plot_data(page, key: str) -> str:
+    """The data behind the plotly chart with this widget key (to see that a picture changed)."""
+    el = by_key(page, key).locator(".js-plotly-plot").first
+    el.wait_for(timeout=120_000)
+    return el.evaluate("e => JSON.stringify(e.data.map(t => [t.z, t.text, t.y]))")
+
+
+def changed(page, key: str, before: str, timeout_s: float = 30.0) -> bool:
+    """Whether the chart's data becomes different from `before` (charts redraw a little after
+    the script run ends)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if plot_data(page, key) != before:
+            return True
+        page.wait_for_timeout(500)
+    return False
+
+
+def test_steps(open_page, photo):
+    page, watch = open_page("steps")
+    before = plot_data(page, "steps.fig_output")
+    click(page, "steps.next")
+    assert page.get_by_text("Step 2: output at row 0, column 1").count()
+    assert changed(page, "steps.fig_output", before), "Next did not fill in the next output"
+    move_slider(page, "steps.stride")
+    choose(page, "steps.input", "An image at digit size")
+    upload(page, photo)
+    plot_data(page, "steps.fig_input")
+    screenshot(page, "steps")
+    watch.check()
+
+
+def test_gabor(open_page, photo):
+    page, watch = open_page("gabor")
+    before = plot_data(page, "gabor.fig_mag")
+    move_slider(page, "gabor.theta", presses=10)
+    assert changed(page, "gabor.fig_mag", before), "moving theta did not change the response"
+    upload(page, photo)
+    plot_data(page, "gabor.fig_mag")
+    screenshot(page, "gabor")
+    page.get_by_role("tab", name="A bank of filters").click()
+    wait_idle(page)
+    plot_data(page, "gabor.fig_bank_r")
+    screenshot(page, "gabor-bank")
+    watch.check()
+
+
+def test_architecture(open_page):
+    page, watch = open_page("architecture")
+    page.get_by_text("192,744").first.wait_for()
+    choose(page, "model.picker", "MNIST CNN")
+    page.get_by_text("93,322").first.wait_for()
+    screenshot(page, "architecture")
+    watch.check()
+
+
+def test_activations(open_page, photo):
+    page, watch = open_page("activations")
+    before = plot_data(page, "activations.grid")
+    choose(page, "activations.layer", "conv2")
+    assert changed(page, "activations.grid", before), "another layer did not change the grid"
+    upload(page, photo)
+    assert page.get_by_text("thinks this is").count()
+    screenshot(page, "activations")
+    watch.check()
+
+
+def test_train(open_page):
+    page, watch = open_page("train")
+    move_slider(page, "train.epochs", presses=0)
+    click(page, "train.start")
+    # A short run (the server caps steps per epoch in tests) ends with a test accuracy.
+    page.get_by_text("Test accuracy").first.wait_for(timeout=240_000)
+    wait_idle(page)
+    plot_data(page, "train.curves")
+    screenshot(page, "train")
     watch.check()
