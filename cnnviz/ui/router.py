@@ -17,6 +17,8 @@ import streamlit as st
 
 __all__ = ["use_app_router", "keep_keras_state"]
 
+_ROUTED = "app._routed"  # session state: this session has had its first run
+
 
 def use_app_router() -> None:
     """Rerun through app.py if Streamlit ran this page in the legacy pages/ mode.
@@ -28,7 +30,12 @@ def use_app_router() -> None:
         from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415
     except ImportError:  # a future Streamlit without the legacy mode
         return
-    if PagesManager.uses_pages_directory:
+    # Only on a session's first run: that is when a link lands here, and a rerun then loses no
+    # click. (Streamlit's AppTest resets the legacy flag before every run; rerunning later
+    # would swallow the button press that caused the run.)
+    first_run = not st.session_state.get(_ROUTED, False)
+    st.session_state[_ROUTED] = True
+    if PagesManager.uses_pages_directory and first_run:
         PagesManager.uses_pages_directory = False
         st.rerun()
 
