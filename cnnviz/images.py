@@ -268,6 +268,8 @@ def overlay(
         (H, W, 3) uint8.
     """
     rgb = np.asarray(image)
+    if rgb.ndim == 3 and rgb.shape[2] == 1:
+        rgb = rgb[..., 0]
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, axis=2)
     rgb = to_float(rgb)

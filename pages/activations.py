@@ -5,7 +5,7 @@ import streamlit as st
 
 from cnnviz import activations, grids, images, layers, models
 from cnnviz.ui import cache
-from cnnviz.ui.models import current_model, model_samples
+from cnnviz.ui.models import current_model, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
 
@@ -33,32 +33,11 @@ with left:
     img, img_name = image_picker(P, extra=samples, default=next(iter(samples), "chelsea"))
 
 
-def fit(image: np.ndarray) -> tuple[np.ndarray, str | None]:
-    """The image the model is fed, and a note on what was done to it.
-
-    A registry model brings its own preprocessing (`models.resolve`). An uploaded or
-    session-trained model is fed as it is, so we only resize it to the model's input and
-    match the channels; the values stay 0–255 (the Train page's models rescale inside).
-    """
-    if isinstance(model, str):
-        return image, models.prepare_note(model, image)
-    h, w, c = info.input_shape
-    steps = []
-    if image.shape[:2] != (h, w):
-        steps.append(f"resized {image.shape[1]}×{image.shape[0]} → {w}×{h}")
-        image = images.resize(image, (h, w))
-    if c == 1:
-        steps.append("converted to gray")
-        image = images.to_gray(image)[..., None]
-    steps.append("fed as 0–255 values with no other preprocessing")
-    return image, ", ".join(steps)
-
-
 # One forward pass per (model, image), cached for every session: switching layer, view or
 # channel below only redraws.
 try:
     with st.spinner("Running the image through the network…"):
-        fed, note = fit(img)
+        fed, note = fit_image(model, info, img)
         result = cache.forward(model, fed)
         net, _ = models.resolve(model)
         # The prediction comes from the same cached pass; no second forward pass for it.
@@ -353,7 +332,7 @@ else:
         )
         try:
             with st.spinner("Running the second image through the network…"):
-                result_b = cache.forward(model, fit(img_b)[0])
+                result_b = cache.forward(model, fit_image(model, info, img_b)[0])
         except ValueError as err:
             st.error(str(err))
             st.stop()

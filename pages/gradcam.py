@@ -6,9 +6,12 @@ import streamlit as st
 
 from cnnviz import activations, cam, datasets, figures, grids, images, layers, models
 from cnnviz.ui.cache import image_key, model_key
-from cnnviz.ui.models import current_model
+from cnnviz.ui.models import current_model, fit_image
+from cnnviz.ui.router import use_app_router
+from cnnviz.ui.slots import heavy_slot
 from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
 
+use_app_router()
 P = "gradcam"
 # Colour maps for the overlay: perceptually uniform and colour-blind safe first; "jet" (the
 # seed's choice) last, with a warning in its label.
@@ -85,7 +88,7 @@ with left:
         img_name = f"{family} picture #{int(seed)}"
     else:
         img, img_name = image_picker(P)
-    note = models.prepare_note(model, img)
+    img, note = fit_image(model, info, img)
     if note:
         st.caption(f"ℹ️ The model sees this image {safe_text(note, 300)}.")
     if info.note:
@@ -111,7 +114,9 @@ def memo(key: tuple, compute=None):
     store = st.session_state.setdefault(f"{P}._memo", {})
     full = (mkey, ikey, *key)
     if full not in store and compute is not None:
-        store[full] = compute()
+        # Heavy work takes one of the server's slots, so a full class cannot starve the CPU.
+        with heavy_slot("this explanation"):
+            store[full] = compute()
         while len(store) > 24:
             store.pop(next(iter(store)))
     return store.get(full)

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import streamlit as st
 
-from cnnviz import models
+from cnnviz import images, models
 from cnnviz.ui.widgets import md_code
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "current_model",
     "register_session_model",
     "model_samples",
+    "fit_image",
     "default_model",
     "model_summary",
 ]
@@ -261,3 +262,28 @@ def model_samples(info: models.ModelInfo) -> dict[str, Callable[[], np.ndarray]]
     return {
         f"a generated {label} #{i + 1}": (lambda i=i: _dataset_examples(kind)[i]) for i in range(6)
     }
+
+
+def fit_image(
+    model: str | keras.Model, info: models.ModelInfo, image: np.ndarray
+) -> tuple[np.ndarray, str | None]:
+    """The image to give the library for this model, and a note on what was done to it.
+
+    A registry model (a name) brings its own preprocessing (`models.resolve`), so the image
+    passes unchanged and the note says what that preprocessing will do. An uploaded or
+    session-trained model is fed as it is (the library's rule for a bare keras.Model), so we
+    only resize it to the model's input and match the channels; values stay 0–255 (the Train
+    page's models rescale inside).
+    """
+    if isinstance(model, str):
+        return image, models.prepare_note(model, image)
+    h, w, c = info.input_shape
+    steps = []
+    if image.shape[:2] != (h, w):
+        steps.append(f"resized {image.shape[1]}×{image.shape[0]} → {w}×{h}")
+        image = images.resize(image, (h, w))
+    if c == 1 and (image.ndim == 3 and image.shape[2] != 1):
+        steps.append("converted to gray")
+        image = images.to_gray(image)[..., None]
+    steps.append("fed as 0–255 values with no other preprocessing")
+    return image, ", ".join(steps)
