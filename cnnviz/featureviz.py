@@ -999,11 +999,6 @@ def render(
         param.project()
         return values, img
 
-    @tf.function(autograph=False)
-    def score_fn() -> tuple[tf.Tensor, tf.Tensor]:
-        img = image_fn()
-        return score(feed(img)), img
-
     blur = tf.function(lambda: param.blur(blur_sigma), autograph=False) if blur_every else None
     for i in range(steps):
         values, preview = step_fn(tf.constant(i, tf.int32))
@@ -1017,8 +1012,9 @@ def render(
             blur()
         if progress is not None:
             progress(i + 1, steps, preview.numpy())
-    scores, images = score_fn()
-    images, scores = images.numpy(), scores.numpy()
+    # Score the final images as they are (one eager forward pass: no second trace to pay).
+    final = image_fn()
+    images, scores = final.numpy(), score(feed(final)).numpy()
     if not (np.all(np.isfinite(images)) and np.all(np.isfinite(scores))):
         raise FeatureVizError(
             "The image or its score became NaN or infinite. Expected finite values; try a "
