@@ -807,17 +807,13 @@ def _identity(t: tf.Tensor) -> tf.Tensor:
     return t
 
 
-def _then(first: Callable, second: Callable) -> Callable[[tf.Tensor], tf.Tensor]:
-    return lambda t: second(first(t))
-
-
 @dataclass
 class _Feed:
     """Image in [0, 1] -> model input -> the tensors objectives ask for, by key."""
 
     extractor: keras.Model | None
     targets: tuple[str, ...]  # layer paths the extractor returns, in order
-    derived: dict  # key -> (source path or None for the model input, fn(source tensor))
+    derived: dict  # key -> (source: layer path, derived key or None (model input), fn)
     size: tuple[int, int] | None  # fixed input size of the model, or None
     colour: np.ndarray  # (c_img, c_model)
     offset: np.ndarray  # (c_model,)
@@ -836,7 +832,16 @@ class _Feed:
             outs = self.extractor(x, training=False)
             outs = outs if isinstance(outs, list | tuple) else [outs]
             captured.update(zip(self.targets, outs, strict=True))
-        return _Context({k: fn(captured[src]) for k, (src, fn) in self.derived.items()}, image)
+        values = dict(captured)
+
+        def value(key):
+            # Each derived tensor once, after its source (a pre-activation before its output).
+            if key not in values:
+                src, fn = self.derived[key]
+                values[key] = fn(value(src))
+            return values[key]
+
+        return _Context({k: value(k) for k in self.derived}, image)
 
 
 def _build_feed(
@@ -859,12 +864,17 @@ def _build_feed(
         if pre is None:
             # A layer without a built-in activation: its output is its pre-activation.
             derived[key] = (path, _identity)
-        elif key != path:
-            derived[key] = (_source_path(keras_model, path), pre)
-        else:
-            # The output as activation(pre-activation), so asking for both costs one pass.
-            derived[key] = (_source_path(keras_model, path), _then(pre, lay.activation))
-    targets = list(dict.fromkeys(src for src, _ in derived.values() if src is not None))
+            continue
+        # The pre-activation from the layer's input, once; the output as activation(pre).
+        derived[path + _PRE] = (_source_path(keras_model, path), pre)
+        if key == path:
+            derived[key] = (path + _PRE, lay.activation)
+    # Layer outputs the extractor must return: every source not computed here.
+    targets = list(
+        dict.fromkeys(
+            src for src, _ in derived.values() if src is not None and not src.endswith(_PRE)
+        )
+    )
     extractor = (
         layer_tools.feature_model(keras_model, targets, include_output=False) if targets else None
     )
