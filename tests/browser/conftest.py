@@ -155,6 +155,27 @@ def wait_idle(page, timeout_ms: int = 180_000) -> None:
     )
 
 
+_WATCH = """() => {
+  const app = document.querySelector('[data-testid=stApp]');
+  window.__sawRun = false;
+  if (!window.__runWatch) {
+    window.__runWatch = new MutationObserver(() => {
+      if (app.getAttribute('data-test-script-state') === 'running') window.__sawRun = true;
+    });
+    window.__runWatch.observe(app, {attributes: true});
+  }
+}"""
+
+
+def after_rerun(page, action, timeout_ms: int = 180_000) -> None:
+    """Do `action()` and wait for the script rerun it causes to start and then finish (on a
+    busy server the rerun can start well after the click)."""
+    page.evaluate(_WATCH)
+    action()
+    page.wait_for_function("() => window.__sawRun === true", timeout=timeout_ms)
+    wait_idle(page, timeout_ms)
+
+
 def screenshot(page, name: str) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.png"

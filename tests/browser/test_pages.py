@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import screenshot, wait_idle
+from tests.browser.conftest import after_rerun, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -29,9 +29,10 @@ def photo(tmp_path_factory) -> str:
     return str(path)
 
 
-def upload(page, file_path: str, index: int = 0) -> None:
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").nth(index).set_input_files(file_path)
-    wait_idle(page)
+def upload(page, key: str, file_path: str) -> None:
+    """Upload a file through the uploader with this widget key and wait for the rerun."""
+    box = by_key(page, key).locator("input[type=file]")
+    after_rerun(page, lambda: box.set_input_files(file_path))
 
 
 def by_key(page, key: str):
@@ -68,7 +69,7 @@ def test_kernels(open_page, photo):
     after = image_sources(page)
     assert after != before, "moving the stride slider did not change the output picture"
     assert page.get_by_text("/ 2⌋ + 1 = 256").count()
-    upload(page, photo)
+    upload(page, "kernels.upload", photo)
     assert page.get_by_text("Input 240×320").count()
     screenshot(page, "kernels")
     watch.check()
@@ -79,13 +80,11 @@ def choose(page, key: str, option: str) -> None:
     box = by_key(page, key).locator("input[role=combobox]")
     box.click()
     box.fill(option)  # the list opens filtered to matching options
-    page.get_by_role("option", name=option, exact=False).first.click()
-    wait_idle(page)
+    after_rerun(page, page.get_by_role("option", name=option, exact=False).first.click)
 
 
 def click(page, key: str) -> None:
-    by_key(page, key).locator("button").first.click()
-    wait_idle(page)
+    after_rerun(page, by_key(page, key).locator("button").first.click)
 
 
 def plot_data(page, key: str) -> str:
@@ -114,7 +113,7 @@ def test_steps(open_page, photo):
     assert changed(page, "steps.fig_output", before), "Next did not fill in the next output"
     move_slider(page, "steps.stride")
     choose(page, "steps.input", "An image at digit size")
-    upload(page, photo)
+    upload(page, "steps.upload", photo)
     plot_data(page, "steps.fig_input")
     screenshot(page, "steps")
     watch.check()
@@ -125,7 +124,7 @@ def test_gabor(open_page, photo):
     before = plot_data(page, "gabor.fig_mag")
     move_slider(page, "gabor.theta", presses=10)
     assert changed(page, "gabor.fig_mag", before), "moving theta did not change the response"
-    upload(page, photo)
+    upload(page, "gabor.upload", photo)
     plot_data(page, "gabor.fig_mag")
     screenshot(page, "gabor")
     page.get_by_role("tab", name="A bank of filters").click()
@@ -149,7 +148,7 @@ def test_activations(open_page, photo):
     before = plot_data(page, "activations.grid")
     choose(page, "activations.layer", "conv2")
     assert changed(page, "activations.grid", before), "another layer did not change the grid"
-    upload(page, photo)
+    upload(page, "activations.upload", photo)
     assert page.get_by_text("thinks this is").count()
     screenshot(page, "activations")
     watch.check()
@@ -157,11 +156,28 @@ def test_activations(open_page, photo):
 
 def test_train(open_page):
     page, watch = open_page("train")
-    move_slider(page, "train.epochs", presses=0)
     click(page, "train.start")
     # A short run (the server caps steps per epoch in tests) ends with a test accuracy.
     page.get_by_text("Test accuracy").first.wait_for(timeout=240_000)
     wait_idle(page)
     plot_data(page, "train.curves")
     screenshot(page, "train")
+    watch.check()
+
+
+def test_gradcam(open_page, photo):
+    page, watch = open_page("gradcam")
+    page.get_by_text("score before softmax").first.wait_for(timeout=240_000)
+    before = plot_data(page, "gradcam.heat_fig")
+    choose(page, "gradcam.method", "Grad-CAM++")
+    assert changed(page, "gradcam.heat_fig", before), "another method did not change the map"
+    overlay = image_sources(page)
+    move_slider(page, "gradcam.alpha", presses=3)
+    assert image_sources(page) != overlay, "the overlay slider did not change the overlay"
+    after_rerun(
+        page, by_key(page, "gradcam.source").get_by_text("A sample photo or your own upload").click
+    )
+    upload(page, "gradcam.upload", photo)
+    page.get_by_text("Overlay on stripes.jpg").first.wait_for(timeout=240_000)
+    screenshot(page, "gradcam")
     watch.check()
