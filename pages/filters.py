@@ -90,6 +90,13 @@ with tab_ascent:
         if objective == "class":
             layer = None
             names = list(info.class_names)
+            # Keep only remembered classes that this model has (another model was chosen).
+            if f"{P}.classes" in st.session_state:
+                kept = [c for c in st.session_state[f"{P}.classes"] if c in names]
+                if kept:
+                    st.session_state[f"{P}.classes"] = kept
+                else:
+                    del st.session_state[f"{P}.classes"]  # back to the default classes
             chosen = st.multiselect(
                 "Classes",
                 names,
@@ -120,6 +127,9 @@ with tab_ascent:
             )
             if how == "range" or how is None:
                 top = max(1, n_filters - 1)
+                remembered = st.session_state.get(f"{P}.range")
+                if remembered is not None and max(remembered) > top:
+                    del st.session_state[f"{P}.range"]  # a layer with fewer filters
                 lo, hi = st.slider(
                     "Filter numbers",
                     0,

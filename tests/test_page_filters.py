@@ -200,3 +200,24 @@ def test_weights_tab_shows_first_layer_tiles_and_any_layer_kernels(counted):
     sheet = at.get("image")[-1].proto.imgs[0]
     assert "conv1: 16 kernels of 3×3×3" in sheet.caption
     assert net.get_layer("conv1").kernel.shape == (3, 3, 3, 16)
+
+
+def test_switching_model_keeps_the_page_working(counted):
+    # Choices remembered from the shapes model (classes, a range past digits' conv1) must not
+    # break the page when the student switches to the digits model.
+    at = _app(**{f"{P}.how": "range", f"{P}.range": (40, 60), f"{P}.layer": "conv4"})
+    at.run()
+    _ok(at)
+    at.session_state["model.name"] = "digits"
+    at.session_state[f"{P}.layer"] = "conv1"
+    at.run()
+    _ok(at)
+    assert len(_captions(at)) == 8  # the range fell back to filters 0-7
+    at.session_state["model.name"] = "shapes"
+    at.radio(key=f"{P}.objective").set_value("class")
+    at.run()
+    _ok(at)
+    at.session_state["model.name"] = "digits"
+    at.run()
+    _ok(at)
+    assert [c.split(":")[0] for c in _captions(at)] == models.info("digits").class_names[:8]
