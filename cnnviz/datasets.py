@@ -4,9 +4,11 @@ Pretrained weights and `keras.datasets` download at run time, which fails offlin
 project makes its own data:
 
 - `shapes`: 64×64 RGB pictures with one object from `SHAPE_CLASSES` (filled circle, square,
-  triangle, star, cross, hexagon, ring, heart) at a random position, size, rotation and
+  triangle, star, cross, hexagon, diamond, heart) at a random position, size, rotation and
   colour, on flat, gradient, texture or stripe backgrounds, with thin lines and small dots as
-  distractors, and a mask of the object's pixels (for checking where a CAM looks).
+  distractors, and a mask of the object's pixels (for checking where a CAM looks). Every
+  object is one filled region without holes, so that "the CAM's peak lies inside the object"
+  (the pointing game) has one meaning; an earlier ring class had background at its centre.
 - `digits`: MNIST-style 28×28 white-on-black digits. Each one is either a glyph of the font
   Pillow bundles or a pen-stroke skeleton with jittered control points, drawn with a random
   stroke width, then bent by a random affine map and an elastic field (Simard et al., 2003),
@@ -52,7 +54,7 @@ SHAPE_CLASSES: list[str] = [
     "star",
     "cross",
     "hexagon",
-    "ring",
+    "diamond",
     "heart",
 ]
 #: Class names of `digits`, in label order.
@@ -88,6 +90,9 @@ KERAS_DATASETS: dict[str, list[str]] = {
 
 # Largest batch one call generates (about 2 GB of float32 intermediates for 64×64 shapes).
 _MAX_N = 200_000
+# Object radius as a fraction of the picture side: at least 14 px at 64×64 (28 px across, seven
+# 4-px cells of the shapes model's 16×16 Grad-CAM map), at most 24 px so the object fits.
+_RADIUS = (0.22, 0.38)
 # Shapes are rasterised at this many times the output resolution, then box-averaged (anti-aliasing).
 _SUPER = 4
 # Digits: template canvas and digit box at 4× MNIST's 28×28 canvas and 20×20 box.
@@ -181,8 +186,17 @@ def _heart(k: int = 48) -> np.ndarray:
     return pts / np.linalg.norm(pts, axis=1).max()  # circumradius 1, like the polygons
 
 
+def _rhombus(half_width: float = 0.62) -> np.ndarray:
+    """(4, 2) vertices of a playing-card diamond: tall (1.0) and narrow (`half_width`)."""
+    w = half_width
+    return np.array([[0.0, -1.0], [w, 0.0], [0.0, 1.0], [-w, 0.0]])
+
+
 # Each class is a list of (outline, fill) polygons drawn in order, in units of the object's
-# radius; fill 0 cuts a hole (the ring). Sizes are chosen so the classes cover similar areas.
+# radius (fill 0 would cut a hole). Sizes are chosen so the classes cover similar areas.
+# Every class is a filled region without holes, so "inside the object" (the mask) is well
+# defined for localisation checks: a ring, whose centre is background, was replaced by the
+# diamond, which is narrower than a square, so no rotation turns one into the other.
 _SHAPE_POLYGONS: dict[str, list[tuple[np.ndarray, int]]] = {
     "circle": [(_regular_polygon(64, 0.9), 255)],
     "square": [(_regular_polygon(4, 1.0, math.pi / 4), 255)],
@@ -190,7 +204,7 @@ _SHAPE_POLYGONS: dict[str, list[tuple[np.ndarray, int]]] = {
     "star": [(_star(), 255)],
     "cross": [(_plus(), 255)],
     "hexagon": [(_regular_polygon(6, 0.95), 255)],
-    "ring": [(_regular_polygon(64, 1.0), 255), (_regular_polygon(64, 0.55), 0)],
+    "diamond": [(_rhombus(), 255)],
     "heart": [(_heart(), 255)],
 }
 
@@ -199,7 +213,9 @@ def shapes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nda
     """Generate `n` pictures of one shape each, with labels and object masks.
 
     Each picture holds one object of a class in `SHAPE_CLASSES`, fully inside the frame, with
-    a random centre, radius (17-38 % of `size`), rotation and colour. Objects are light on a
+    a random centre, radius (22-38 % of `size`: 14-24 px at 64×64, so even the smallest object
+    spans several cells of a 16×16 Grad-CAM map), rotation and colour. Every object is one
+    filled region without holes (its mask is "inside the object" for localisation checks). Objects are light on a
     dark background or dark on a light one, so colour alone never gives the class away. The
     background is flat, a gradient, a smooth texture or faint stripes; up to three thin lines
     and four small dots (far thinner and smaller than any object) are drawn under the object.
@@ -226,7 +242,7 @@ def shapes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nda
     labels = _balanced_labels(rng, n, len(SHAPE_CLASSES))
 
     # Draw every random number up front, per sample, so each array is one vectorised draw.
-    radius = rng.uniform(0.17, 0.38, n) * size
+    radius = rng.uniform(*_RADIUS, n) * size
     # Every outline lies within its radius, so this keeps the object (plus a pixel) in the frame.
     centre = rng.uniform(radius[:, None] + 1, size - 1 - radius[:, None], (n, 2))
     angle = rng.uniform(0, 2 * math.pi, n)

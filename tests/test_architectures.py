@@ -96,15 +96,53 @@ def test_small_cifar_counts(models):
     ]
 
 
-def test_shapes_cnn_is_four_blocks_scaled_to_64(models):
+def test_shapes_cnn_is_four_blocks_with_a_16x16_last_map_and_gap_head(models):
     m = models["shapes"]
     assert m.input_shape == (None, 64, 64, 3) and m.output_shape == (None, 8)
     convs = [layer for layer in m.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.name for c in convs] == ["conv1", "conv2", "conv3", "conv4"]
     assert [c.filters for c in convs] == [16, 32, 64, 64]
-    assert tuple(convs[-1].output.shape[1:3]) == (8, 8)  # Grad-CAM resolution
+    # Pooling after blocks 1-2 only, so Grad-CAM gets 16×16 cells of 4×4 pixels.
+    assert [layer.name for layer in m.layers if "pool" in layer.name] == ["pool1", "pool2"]
+    assert tuple(convs[-1].output.shape[1:3]) == (16, 16)  # Grad-CAM resolution
+    assert [type(layer).__name__ for layer in m.layers[-2:]] == [
+        "GlobalAveragePooling2D",
+        "Dense",
+    ]
     assert m.layers[0].name == "rescale"
     assert arch.shapes_cnn(classes=5).output_shape == (None, 5)
+
+
+def test_shapes_cnn_parameters_counted_by_hand(models):
+    # (3·3·c_in + 1)·c_out per conv, 4·c_out per batch norm (γ, β, moving mean and variance),
+    # then the GAP head's (64 + 1)·8: 448 + 4,640 + 18,496 + 36,928 + 4·176 + 520.
+    assert models["shapes"].count_params() == 61_736
+
+
+def test_shapes_cnn_last_cell_sees_a_26_pixel_patch():
+    # Receptive field by the usual recursion r += (k - 1)·jump:
+    # 3 → pool 4 (jump 2) → 8 → pool 10 (jump 4) → 18 → 26 pixels.
+    # Independent check: conv4's centre cell depends on exactly a 26×26 patch of the input.
+    keras.utils.set_random_seed(0)
+    m = arch.shapes_cnn(rescale=False)
+    for layer in m.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel, bias = layer.get_weights()
+            # Positive weights and a positive bias keep every ReLU open: changes reach the edge.
+            layer.set_weights([np.abs(kernel) + 0.01, np.abs(bias) + 0.01])
+    features = keras.Model(m.inputs[0], m.get_layer("conv4").output)
+    # Brighten one row (first 64 pictures) or one column (last 64) at a time; the cell changes
+    # exactly when that row or column lies in its receptive field (max-pooling included).
+    # The 129th picture is the unperturbed baseline.
+    x = np.ones((129, 64, 64, 3), dtype=np.float32)
+    for i in range(64):
+        x[i, i, :, :] += 100
+        x[64 + i, :, i, :] += 100
+    cell = np.asarray(features(x, training=False))[:, 8, 8, 0]
+    changed = ~np.isclose(cell[:128], cell[128], rtol=1e-6)
+    rows, cols = np.nonzero(changed[:64])[0], np.nonzero(changed[64:])[0]
+    assert rows.size == cols.size == 26
+    assert rows.max() - rows.min() + 1 == 26 and cols.max() - cols.min() + 1 == 26
 
 
 def test_every_layer_has_a_unique_readable_name(models):
