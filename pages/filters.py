@@ -6,8 +6,11 @@ import streamlit as st
 from cnnviz import featureviz, figures, grids, layers, models
 from cnnviz.ui import featureviz_cache
 from cnnviz.ui.models import current_model
+from cnnviz.ui.router import use_app_router
+from cnnviz.ui.slots import heavy_slot
 from cnnviz.ui.widgets import download_array, download_image, safe_text
 
+use_app_router()
 P = "filters"
 # Quality presets for beginners: steps of the optimisation (the expert panel can change all).
 PRESETS = {"quick": 24, "good": 64, "best": 192}
@@ -296,7 +299,11 @@ with tab_ascent:
                 preview.image(grid_png(current, 8), caption="live preview", clamp=True)
 
         try:
-            result = featureviz_cache.visualize(model, layer, wanted, progress=progress, **options)
+            # One of the server's heavy-work slots: a class pressing the button at once queues.
+            with heavy_slot("the filter pictures"):
+                result = featureviz_cache.visualize(
+                    model, layer, wanted, progress=progress, **options
+                )
         except ValueError as err:
             st.error(str(err))
             return None
