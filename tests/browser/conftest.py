@@ -106,11 +106,17 @@ class PageWatch:
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
         page.on("response", self._response)
-        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url}"))
+        page.on("requestfailed", self._failed)
 
     def _console(self, msg) -> None:
         if msg.type == "error" and "Failed to load resource" not in msg.text:
             self.problems.append(f"console error: {msg.text}")
+
+    def _failed(self, request) -> None:
+        # A live preview image replaced before it finished loading is cancelled by the
+        # browser (net::ERR_ABORTED): not an error. Anything else is.
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"request failed ({request.failure}): {request.url}")
 
     def _response(self, r) -> None:
         if r.status >= 400 and not (r.status == 404 and r.url.endswith(EXPECTED_404)):

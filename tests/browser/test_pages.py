@@ -181,3 +181,14 @@ def test_gradcam(open_page, photo):
     page.get_by_text("Overlay on stripes.jpg").first.wait_for(timeout=240_000)
     screenshot(page, "gradcam")
     watch.check()
+
+
+def test_filters(open_page):
+    page, watch = open_page("filters")
+    page.locator("[data-testid=stImage] img").first.wait_for(timeout=240_000)
+    before = image_sources(page)
+    choose(page, "filters.layer", "conv2")
+    page.locator("[data-testid=stImage] img").first.wait_for(timeout=240_000)
+    assert image_sources(page) != before, "another layer did not give other pictures"
+    screenshot(page, "filters")
+    watch.check()
