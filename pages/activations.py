@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from cnnviz import activations, grids, images, layers, models
-from cnnviz.ui import cache
+from cnnviz.ui import cache, params
 from cnnviz.ui.models import current_model, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
@@ -19,6 +19,13 @@ VIEWS = {
 }
 
 use_app_router()
+# Shareable link, e.g. ?sample=...&layer=...&filter=...
+LINK = {
+    "sample": params.Choice("activations.sample", images.sample_names()),
+    "layer": params.Text("activations.layer"),
+    "filter": params.Int("activations.channel", 0, 4095),
+}
+params.bind(LINK, prefix="activations")
 st.title("Activations: what every layer sees in your image")
 st.markdown(
     "Each convolution layer slides many learned kernels over its input. Each kernel gives one "
@@ -404,3 +411,5 @@ else:
 - Crosses mark channels empty for at least one of the images.
 """
             )
+
+params.sync(LINK, prefix="activations")

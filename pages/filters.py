@@ -4,13 +4,18 @@ import numpy as np
 import streamlit as st
 
 from cnnviz import featureviz, figures, grids, layers, models
-from cnnviz.ui import featureviz_cache
+from cnnviz.ui import featureviz_cache, params
 from cnnviz.ui.models import current_model
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
 from cnnviz.ui.widgets import download_array, download_image, safe_text
 
 use_app_router()
+# Shareable link, e.g. ?layer=...
+LINK = {
+    "layer": params.Text("filters.layer"),
+}
+params.bind(LINK, prefix="filters")
 P = "filters"
 # Quality presets for beginners: steps of the optimisation (the expert panel can change all).
 PRESETS = {"quick": 24, "good": 64, "best": 192}
@@ -471,3 +476,5 @@ with tab_weights:
         download_array(
             "This filter's weights as NPY", kernels[int(k_filter)], "kernel.npy", key=f"{P}.dl_k"
         )
+
+params.sync(LINK, prefix="filters")

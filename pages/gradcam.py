@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from cnnviz import activations, cam, datasets, figures, grids, images, layers, models
+from cnnviz.ui import params
 from cnnviz.ui.cache import image_key, model_key
 from cnnviz.ui.models import current_model, fit_image
 from cnnviz.ui.router import use_app_router
@@ -12,6 +13,14 @@ from cnnviz.ui.slots import heavy_slot
 from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
 
 use_app_router()
+# Shareable link, e.g. ?sample=...&layer=...&class=...&method=...
+LINK = {
+    "sample": params.Choice("gradcam.sample", images.sample_names()),
+    "layer": params.Text("gradcam.layer"),
+    "class": params.Int("gradcam.class", 0, 9999),
+    "method": params.Choice("gradcam.method", list(cam.METHODS)),
+}
+params.bind(LINK, prefix="gradcam")
 P = "gradcam"
 # Colour maps for the overlay: perceptually uniform and colour-blind safe first; "jet" (the
 # seed's choice) last, with a warning in its label.
@@ -514,3 +523,5 @@ with tab_faith:
                 key=f"{P}.dl_faith",
             )
             st.caption("Columns: fraction, deletion, random deletion, insertion, random insertion.")
+
+params.sync(LINK, prefix="gradcam")

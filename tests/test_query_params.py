@@ -31,6 +31,9 @@ JUNK = st.one_of(
 
 PAGES = {
     "kernels.py": ["sample", "kernel", "padding", "stride", "dilation"],
+    "activations.py": ["model", "sample", "layer", "filter"],
+    "gradcam.py": ["model", "sample", "layer", "class", "method"],
+    "filters.py": ["model", "layer"],
 }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import streamlit as st
 
 from cnnviz import images, models
+from cnnviz.ui import params
 from cnnviz.ui.widgets import md_code
 
 __all__ = [
@@ -148,6 +149,11 @@ def model_picker() -> str:
         with st.expander("Upload your own model", expanded=False):
             _upload_box()
         options = _options()
+        # Shareable link: ?model=digits (a registry name; "random:NAME" for an untrained copy).
+        params.bind(
+            {"model": params.Choice(KEY, lambda: models.model_names(random_variants=True))},
+            prefix="model",
+        )
         current = st.session_state.get(KEY, default_model())
         base = current.removeprefix(models.RANDOM_PREFIX)
         if base not in options:
@@ -183,6 +189,8 @@ def model_picker() -> str:
             "what the network looks like before it has learned anything.",
         )
     st.session_state[KEY] = current
+    if current in models.model_names(random_variants=True):
+        params.sync({"model": params.Choice(KEY, [current])}, prefix="model")
     return current
 
 
