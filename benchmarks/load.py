@@ -138,6 +138,9 @@ async def student(
 ) -> tuple[str, str]:
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await ctx.new_page()
+    # Twenty browsers on two cores: give the server time rather than fail on a slow first byte.
+    page.set_default_navigation_timeout(TIMEOUT_MS)
+    page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
