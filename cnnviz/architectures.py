@@ -99,27 +99,36 @@ def cats_dogs_cnn(
     *,
     dropout: bool = False,
     rescale: bool = False,
+    classes: int = 1,
+    padding: str = "valid",
 ) -> keras.Sequential:
     """Seed 003's cats-vs-dogs CNN: four conv + pool blocks (32, 64, 128, 128 filters).
 
     Flatten → [Dropout(0.5), the seed's second version] → Dense(512) relu → Dense(1) sigmoid.
-    3,453,121 parameters at 150×150×3.
+    3,453,121 parameters at 150×150×3 with the defaults.
 
-    Input shape: (batch, 150, 150, 3). Output shape: (batch, 1), the probability of "dog".
+    Args:
+        classes: 1 gives the seed's sigmoid "dog" output; more gives a softmax over classes
+            (the Train page's version for digits and shapes).
+        padding: "valid" as in the seed; "same" lets small inputs (28×28) pass four poolings.
+
+    Input shape: (batch, *input_shape). Output shape: (batch, classes).
     """
     stack = _start(input_shape, rescale)
     for block, filters in enumerate((32, 64, 128, 128), start=1):
         stack += [
-            layers.Conv2D(filters, (3, 3), activation="relu", name=f"conv{block}"),
+            layers.Conv2D(filters, (3, 3), activation="relu", padding=padding, name=f"conv{block}"),
             layers.MaxPooling2D((2, 2), name=f"pool{block}"),
         ]
     stack.append(layers.Flatten(name="flatten"))
     if dropout:
         stack.append(layers.Dropout(0.5, name="dropout"))
-    stack += [
-        layers.Dense(512, activation="relu", name="dense1"),
-        layers.Dense(1, activation="sigmoid", name="predictions"),
-    ]
+    head = (
+        layers.Dense(1, activation="sigmoid", name="predictions")
+        if classes == 1
+        else layers.Dense(classes, activation="softmax", name="predictions")
+    )
+    stack += [layers.Dense(512, activation="relu", name="dense1"), head]
     return keras.Sequential(stack, name="cats_dogs_cnn")
 
 

@@ -68,7 +68,7 @@ PRESETS: dict[str, str] = {
     "mnist_flatten": "MNIST CNN, Flatten head (seed 003)",
     "mnist_gap": "MNIST CNN, GlobalAveragePooling head (seed 003)",
     "small_cifar": "Small CIFAR CNN (seed 001), with BN / dropout switches",
-    "cats_dogs": "Cats-vs-dogs-style CNN, 4 blocks (seed 003, scaled down)",
+    "cats_dogs": "Cats-vs-dogs CNN, 4 blocks (seed 003, same padding)",
 }
 _SHORT_NAMES = {
     "mnist_flatten": "MNIST CNN (Flatten)",
@@ -105,9 +105,11 @@ def build_preset(
     if preset == "small_cifar":
         return architectures.small_cifar_cnn(batch_norm, dropout, shape, classes, rescale=True)
     if preset == "cats_dogs":
-        # cats_dogs_cnn itself is 150×150 with one sigmoid output; shapes_cnn is the same
-        # four-block design at half the filters, "same" padding (fits 28×28) and k classes.
-        return architectures.shapes_cnn(shape, classes, rescale=True)
+        # Seed 003's four blocks (32, 64, 128, 128) with "same" padding so 28×28 survives four
+        # poolings, and a softmax over this data set's classes instead of one sigmoid.
+        return architectures.cats_dogs_cnn(
+            shape, classes=classes, padding="same", dropout=dropout, rescale=True
+        )
     raise ValueError(f"Expected a preset in {list(PRESETS)}. Received {preset!r}.")
 
 
