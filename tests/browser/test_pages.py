@@ -5,13 +5,14 @@ under test-output/screenshots/."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser.conftest import after_rerun, screenshot, wait_idle
+from tests.browser.conftest import ROOT, after_rerun, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -136,9 +137,11 @@ def test_gabor(open_page, photo):
 
 def test_architecture(open_page):
     page, watch = open_page("architecture")
-    page.get_by_text("192,744").first.wait_for()
+    # The shipped shapes model's parameter count, as its model card records it.
+    card = json.loads((ROOT / "assets" / "models" / "shapes.json").read_text())
+    page.get_by_text(f"{card['params']:,}").first.wait_for(timeout=120_000)
     choose(page, "model.picker", "MNIST CNN")
-    page.get_by_text("93,322").first.wait_for()
+    page.get_by_text("93,322").first.wait_for(timeout=120_000)
     screenshot(page, "architecture")
     watch.check()
 
