@@ -833,10 +833,6 @@ def to_probabilities(y: np.ndarray) -> np.ndarray:
     return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-# Old private name, still used by pages/activations.py; use `to_probabilities`.
-_to_probabilities = to_probabilities
-
-
 def predict(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
     """Class probabilities for images, via `resolve` (thread-safe: no model.predict).
 

@@ -23,9 +23,8 @@ import numpy as np
 import streamlit as st
 
 from cnnviz import activations
-from cnnviz.ui.router import keep_keras_state  # noqa: F401 - re-exported for pages
 
-__all__ = ["image_key", "model_key", "forward", "keep_keras_state"]
+__all__ = ["image_key", "model_key", "forward"]
 
 
 def image_key(image: np.ndarray) -> str:
