@@ -356,13 +356,29 @@ def colormap_lut(name: str = "viridis") -> np.ndarray:
 def colorize(
     x: np.ndarray, *, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None
 ) -> np.ndarray:
-    """Map a 2-D array through a colour scale to (H, W, 3) uint8; constant input never gives NaN."""
-    x = np.nan_to_num(np.asarray(x, dtype=np.float64))
-    lo = float(x.min()) if vmin is None else float(vmin)
-    hi = float(x.max()) if vmax is None else float(vmax)
-    t = np.zeros_like(x) if hi - lo <= 1e-12 else np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-    if hi - lo <= 1e-12 and vmin is not None and vmax is not None:
-        t = np.full_like(x, 0.5)
+    """Map a 2-D array through a colour scale to (H, W, 3) uint8.
+
+    The limits default to the range of the finite values; a non-finite limit is treated as
+    not given. Values beyond the limits saturate, so +inf takes the top colour and −inf the
+    bottom one; NaN takes the bottom colour. Constant input gives the bottom colour, or the
+    middle one when both limits are given and equal (values beyond them still saturate).
+    Never raises or warns on any float input.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    given_lo = vmin is not None and np.isfinite(vmin)
+    given_hi = vmax is not None and np.isfinite(vmax)
+    lo = float(vmin) if given_lo else (float(finite.min()) if finite.size else 0.0)
+    hi = float(vmax) if given_hi else (float(finite.max()) if finite.size else 0.0)
+    # Halve before subtracting: hi − lo of limits like ±1e308 would overflow to inf.
+    half_span = hi / 2 - lo / 2
+    if half_span <= 5e-13:
+        t = np.full(x.shape, 0.5 if given_lo and given_hi else 0.0)
+        t[x > hi], t[x < lo] = 1.0, 0.0  # no range to scale over: only saturation is left
+    else:
+        with np.errstate(invalid="ignore"):
+            t = (np.clip(x, lo, hi) / 2 - lo / 2) / half_span
+        t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0)
     rgb = colormap_lut(cmap)[np.round(t * 255).astype(np.int64)]
     return np.round(rgb * 255).astype(np.uint8)
 

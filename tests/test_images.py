@@ -10,6 +10,9 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from cnnviz import images
@@ -376,3 +379,63 @@ def test_16_bit_big_endian_png_uses_the_same_scale():
     img = Image.frombytes("I;16B", (2, 2), arr.astype(">u2").tobytes())
     out = images._to_rgb_array(img)
     np.testing.assert_array_equal(out[..., 1], np.round(arr / 65535 * 255).astype(np.uint8))
+
+
+# --------------------------------------------------------------------------------------------
+# colorize on non-finite input and limits (issue 21: `1e308 -1e308` crashed the Kernels page)
+# --------------------------------------------------------------------------------------------
+
+
+def _lut(name="viridis"):
+    return np.round(images.colormap_lut(name) * 255).astype(np.uint8)
+
+
+def test_colorize_inf_with_infinite_limits_used_to_raise_index_error():
+    out = images.colorize(np.array([[0, np.inf, -np.inf]]), vmin=-np.inf, vmax=np.inf)
+    lut = _lut()
+    # The finite data is constant (0), so 0 is the bottom; +inf saturates to the top.
+    assert out[0].tolist() == [lut[0].tolist(), lut[255].tolist(), lut[0].tolist()]
+
+
+def test_colorize_limits_near_the_float64_edge_do_not_overflow():
+    x = np.array([[-1e308, 0.0, 1e308, np.nan]])
+    out = images.colorize(x, cmap="RdBu", vmin=-1e308, vmax=1e308)
+    lut = _lut("RdBu")
+    assert out[0].tolist() == [
+        lut[0].tolist(),
+        lut[128].tolist(),
+        lut[255].tolist(),
+        lut[0].tolist(),
+    ]
+
+
+def test_colorize_ignores_non_finite_values_when_finding_the_range():
+    x = np.array([[np.nan, 2.0, 4.0, np.inf, 6.0]])
+    out = images.colorize(x)
+    lut = _lut()
+    expected = [lut[i].tolist() for i in (0, 0, 128, 255, 255)]  # (4 − 2) / 4 · 255 = 127.5 → 128
+    assert out[0].tolist() == expected
+
+
+def test_colorize_equals_a_plain_lookup_on_finite_data():
+    x = np.random.default_rng(9).normal(size=(6, 7))
+    t = np.clip((x - -1.0) / 2.0, 0, 1)
+    ref = _lut()[np.round(t * 255).astype(int)]
+    np.testing.assert_array_equal(images.colorize(x, vmin=-1.0, vmax=1.0), ref)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    hnp.arrays(np.float64, (3, 4), elements=st.floats(allow_nan=True, allow_infinity=True)),
+    st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+    st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+)
+def test_colorize_never_raises_or_warns(x, vmin, vmax):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = images.colorize(x, vmin=vmin, vmax=vmax)
+    assert out.shape == (3, 4, 3) and out.dtype == np.uint8
+    # Every pixel is a colour of the scale.
+    assert {tuple(p) for p in out.reshape(-1, 3)} <= {tuple(p) for p in _lut()}
