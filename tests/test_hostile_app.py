@@ -214,3 +214,18 @@ def test_one_filter_model_on_activations(tmp_path):
     at.selectbox(key="activations.layer").set_value("pool").run()
     assert_clean(at)
     assert "**Channel 0** of pool" in " ".join(m.value for m in at.markdown)
+
+
+def test_one_filter_model_on_filters_range_choice(tmp_path):
+    # The filter-range slider ran 0..max(1, n - 1): a one-filter layer offered a filter #1.
+    at = AppTest.from_file(page("filters.py"), default_timeout=180)
+    at.session_state["filters.how"] = "range"
+    at.run()
+    assert_clean(at)
+    at.file_uploader(key="model.upload").upload(
+        "one_filter.keras", _one_filter_model(tmp_path), "application/octet-stream"
+    ).run()
+    assert_clean(at)
+    assert at.session_state["model.name"] == "upload"
+    assert "Filter numbers: 0, the only choice here." in [c.value for c in at.caption]
+    assert not [s for s in at.slider if s.key == "filters.range"]
