@@ -5,7 +5,7 @@ the gradient of the class score with respect to the last conv layer's feature ma
 over space to get one weight per channel, add up the channels with those weights, keep the
 positive part, upscale and lay it over the photo. This module does that for any Sequential,
 Functional or nested Keras 3 model and any layer with a spatial output, in the shape of
-pytorch-grad-cam's shape, one concern per module:
+pytorch-grad-cam, one concern per module:
 
 - `base`: one base (`BaseCAM`) runs ONE compiled step that returns the layer's activations A,
   the gradients dS/dA of the class score S and the logits. The step is built once per
@@ -23,10 +23,11 @@ pytorch-grad-cam's shape, one concern per module:
   for every browser session at once). A map that is empty everywhere (e.g. a class whose
   weights are all negative) comes back as zeros with a reason, never NaN.
 
-Honesty tools, each its own module: `sanity.randomization_test` (Adebayo et al. 2018) re-initialises the layers of a copy
-from the top down and measures how much the map changes; `deletion_insertion` (Petsiuk et al.
-2018, `faithfulness`) measures how fast the class probability falls when the "important" pixels are removed
-(and rises when they are inserted), against a random map.
+Honesty tools, each its own module: `sanity.randomization_test` (Adebayo et al. 2018)
+re-initialises the layers of a copy from the top down and measures how much the map changes;
+`faithfulness.deletion_insertion` (Petsiuk et al. 2018) measures how fast the class
+probability falls when the "important" pixels are removed (and rises when they are
+inserted), against a random map.
 
 Only the TensorFlow backend is supported: the step uses `tf.GradientTape` and `tf.function`.
 """
