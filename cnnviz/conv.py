@@ -79,8 +79,9 @@ def _real_finite(a: np.ndarray, name: str) -> np.ndarray:
     if a.dtype == bool or not np.issubdtype(a.dtype, np.number):
         raise ConvError(f"Expected `{name}` to be a real numeric array. Received dtype {a.dtype}.")
     a = a.astype(np.float64, copy=False)
-    if not np.isfinite(a).all():
-        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+    finite = np.isfinite(a)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
         raise ConvError(
             f"Expected `{name}` to hold finite numbers only. Received {bad} NaN or infinite "
             f"value(s); replace them (for example with np.nan_to_num) first."
