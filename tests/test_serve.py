@@ -7,15 +7,14 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import shutil
-import socket
 import subprocess
-import threading
 import time
 import urllib.request
 
 import pytest
 
 from cnnviz import serve
+from tests.serve_util import free_ports, running_balancer
 
 HAPROXY = shutil.which("haproxy")
 _NO_HAPROXY = (
@@ -25,16 +24,6 @@ needs_haproxy = pytest.mark.skipif(
     HAPROXY is None and os.environ.get("CNNVIZ_REQUIRE_HAPROXY") != "1", reason=_NO_HAPROXY
 )
 
-
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 # -- settings and the config text ----------------------------------------------------------
@@ -103,7 +92,7 @@ def test_haproxy_accepts_the_generated_config(tmp_path):
 
 
 def test_missing_haproxy_is_a_clear_error(tmp_path):
-    cfg = serve.ServeConfig(replicas=1, port=_free_ports(1)[0], haproxy="no-such-haproxy-here")
+    cfg = serve.ServeConfig(replicas=1, port=free_ports(1)[0], haproxy="no-such-haproxy-here")
     with pytest.raises(serve.ServeError, match="apt-get install haproxy"):
         serve.Launcher(cfg, run_dir=tmp_path, log=lambda *_: None).start()
 
@@ -118,19 +107,8 @@ def balancer(tmp_path_factory):
         if os.environ.get("CNNVIZ_REQUIRE_HAPROXY") == "1":
             pytest.fail(_NO_HAPROXY)
         pytest.skip(_NO_HAPROXY)
-    port, base = _free_ports(2)
-    # Replica ports must be consecutive from `base`; retry once if the pair is taken.
-    cfg = serve.ServeConfig(replicas=2, port=port, base_port=base, check_interval="1s")
-    launcher = serve.Launcher(cfg, run_dir=tmp_path_factory.mktemp("serve"), log=lambda *_: None)
-    launcher.start()
-    thread = threading.Thread(target=launcher.run, kwargs={"poll_s": 0.3}, daemon=True)
-    thread.start()
-    try:
-        assert launcher.wait_healthy(180), "replicas did not come up"
-        yield launcher, f"http://127.0.0.1:{port}"
-    finally:
-        launcher.stop()
-        thread.join(30)
+    with running_balancer(tmp_path_factory.mktemp("serve")) as running:
+        yield running
 
 
 def _client():
@@ -151,12 +129,12 @@ def _get(opener, url: str) -> int:
 def test_sessions_stick_use_both_replicas_and_survive_a_dead_one(balancer):
     launcher, url = balancer
     clients = [_client() for _ in range(4)]
-    for jar, opener in clients:
+    for _jar, opener in clients:
         assert _get(opener, url + "/") == 200
     first = [_replica(jar) for jar, _ in clients]
     assert set(first) == {"r0", "r1"}, first  # together they use both replicas
     for _ in range(3):  # reloads keep each browser on its replica
-        for jar, opener in clients:
+        for _jar, opener in clients:
             assert _get(opener, url + "/") == 200
     assert [_replica(jar) for jar, _ in clients] == first
 
@@ -165,7 +143,7 @@ def test_sessions_stick_use_both_replicas_and_survive_a_dead_one(balancer):
     victim.kill()
     victim.wait()
     t0 = time.monotonic()
-    moved = [c for c, r in zip(clients, first) if r == "r0"]
+    moved = [c for c, r in zip(clients, first, strict=True) if r == "r0"]
     for jar, opener in moved:
         while True:
             try:
