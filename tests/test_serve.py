@@ -25,7 +25,6 @@ needs_haproxy = pytest.mark.skipif(
 )
 
 
-
 # -- settings and the config text ----------------------------------------------------------
 
 

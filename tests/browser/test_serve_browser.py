@@ -19,7 +19,6 @@ pytestmark = pytest.mark.browser
 TITLE = "see how a convolutional network works"
 
 
-
 @pytest.fixture(scope="module")
 def balancer(tmp_path_factory):
     if shutil.which("haproxy") is None:
@@ -65,10 +64,11 @@ def test_four_browsers_stick_spread_and_survive_a_dead_replica(browser, balancer
             assert TITLE in page.locator("h1").first.inner_text()
         screenshot(pages[first.index("r0")], "serve-after-failover")
         deadline = time.monotonic() + 120
-        while not (launcher.replicas[0] is not victim and serve.healthy(launcher.cfg.replica_ports[0])):
+        while not (
+            launcher.replicas[0] is not victim and serve.healthy(launcher.cfg.replica_ports[0])
+        ):
             assert time.monotonic() < deadline, "the launcher did not bring r0 back"
             time.sleep(0.5)
     finally:
         for ctx in contexts:
             ctx.close()
-
