@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import streamlit as st
 
-from cnnviz import images, models
+from cnnviz import images, models, prefetch
 from cnnviz.ui import params
 from cnnviz.ui.widgets import md_code
 
@@ -42,6 +42,7 @@ KEY = "model.name"
 _SESSION = "model._session_models"  # {name: keras.Model} trained on the Train page
 _SESSION_CLASSES = "model._session_classes"  # {name: [class names]} of those models
 _UPLOAD = "model._uploaded"  # (file name, sha256, keras.Model) of this session's upload
+_IMAGENET = frozenset(models.imagenet_names())
 _UPLOAD_PREFIX = "upload"
 _SESSION_PREFIX = "session:"
 
@@ -105,6 +106,10 @@ def _label(value: str, upload_name: str = "") -> str:
         return f"Uploaded: {_short(upload_name)}"
     if value.startswith(_SESSION_PREFIX):
         return f"Trained here: {_short(value.removeprefix(_SESSION_PREFIX))}"
+    if value in _IMAGENET:
+        # Which ImageNet models work in a hall without Wi-Fi (see `python -m cnnviz.prefetch`).
+        ready = prefetch.ready_offline(value)
+        return f"{models.title(value)} ({'ready offline' if ready else 'downloads when online'})"
     return models.title(value)
 
 
