@@ -59,6 +59,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnviz.models.registry import BUILTINS
+
 __all__ = [
     "TrainError",
     "MODEL_DIR",
@@ -139,17 +141,9 @@ SPECS: dict[str, ModelSpec] = {
         architecture="cnnviz.architectures.mnist_cnn(head='flatten', rescale=True)",
         build=_build_digits,
         generator="digits",
-        input_shape=(28, 28, 1),
+        input_shape=BUILTINS["digits"].input_shape,
         last_conv_layer="conv3",
-        preprocessing={
-            "color": "gray",
-            "range": [0, 255],
-            "resize": [28, 28],
-            "invert_dark_on_light": True,
-            "rescaling": "inside the model (Rescaling 1/255)",
-            "note": "White digit on a black background, about 20×20 pixels centred in 28×28, "
-            "like MNIST; invert dark ink on light paper first.",
-        },
+        preprocessing=BUILTINS["digits"].card_preprocessing(),
         n_train=20_000,
         epochs=6,
         data_choices=("generated", "mnist", "fashion_mnist"),
@@ -160,17 +154,9 @@ SPECS: dict[str, ModelSpec] = {
         architecture="cnnviz.architectures.shapes_cnn(classes=8, rescale=True)",
         build=_build_shapes,
         generator="shapes",
-        input_shape=(64, 64, 3),
+        input_shape=BUILTINS["shapes"].input_shape,
         last_conv_layer="conv4",
-        preprocessing={
-            "color": "rgb",
-            "range": [0, 255],
-            "resize": [64, 64],
-            "invert_dark_on_light": False,
-            "rescaling": "inside the model (Rescaling 1/255)",
-            "note": "One drawn object per picture (filled, pen outline or doodle; dark on "
-            "light paper or a screen, or light on dark), filling 15-80 % of the frame.",
-        },
+        preprocessing=BUILTINS["shapes"].card_preprocessing(),
         # Filled, outlined and doodled shapes on paper, screens and photos (issue 14) need
         # more data than the filled-only set (10,000 then); sized for 15 minutes on 2 cores.
         n_train=30_000,
@@ -308,7 +294,7 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
 
     if data == "generated":
         gen = getattr(datasets, spec.generator)
-        classes = datasets.DIGIT_CLASSES if spec.generator == "digits" else datasets.SHAPE_CLASSES
+        classes = BUILTINS[spec.name].default_classes()
         heldout_seed = seed + HELDOUT_SEED_OFFSET
         x, y = gen(n_train, seed=seed)[:2]
         vx, vy = gen(spec.n_validation, seed=seed + 1)[:2]
@@ -555,7 +541,7 @@ def calibrate_builtin(
     import keras
 
     from cnnviz import datasets
-    from cnnviz import familiarity as fam
+    from cnnviz.models import familiarity as fam
 
     if name not in SPECS:
         raise TrainError(f"Expected a model name in {sorted(SPECS)}. Received {name!r}.")

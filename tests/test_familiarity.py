@@ -7,7 +7,7 @@ from scipy import stats
 from scipy.spatial.distance import mahalanobis
 
 from cnnviz import datasets, evaldata
-from cnnviz import familiarity as fam
+from cnnviz.models import familiarity as fam
 
 
 def test_distances_match_scipy_and_the_covariance_is_the_pooled_within_class_one():

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import streamlit as st
 
-from cnnviz import familiarity as fam
 from cnnviz import models
+from cnnviz.models import familiarity as fam
 from cnnviz.ui.cache import image_key
 
 __all__ = ["familiarity_note"]

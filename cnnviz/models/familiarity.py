@@ -39,7 +39,10 @@ import keras
 import numpy as np
 
 from cnnviz import layers as _layers
-from cnnviz import models as _models
+from cnnviz.models import loading as _loading
+from cnnviz.models import preprocess as _preprocess
+from cnnviz.models import registry as _registry
+from cnnviz.models.errors import ModelError
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -70,7 +73,7 @@ _RIDGE = 1e-4
 _BATCH = 256
 
 
-class FamiliarityUnavailable(_models.ModelError):
+class FamiliarityUnavailable(ModelError):
     """No familiarity statistics for this model; the message says how to compute them."""
 
 
@@ -97,7 +100,7 @@ class FamiliarityStats:
 
 def stats_path(name: str) -> Path:
     """Where a built-in model's familiarity statistics are stored."""
-    return _models.ASSETS / f"{name}.familiarity.npz"
+    return _registry.ASSETS / f"{name}.familiarity.npz"
 
 
 def _sha256(path: Path) -> str:
@@ -243,11 +246,11 @@ def stats_for(model: str | keras.Model) -> FamiliarityStats:
         FamiliarityUnavailable: not a trained built-in, no statistics stored, or statistics
             computed for another version of the model file.
     """
-    name = model if isinstance(model, str) else _models._known.get(model)
-    if name not in _models.builtin_names():
+    name = model if isinstance(model, str) else _loading._known.get(model)
+    if name not in _registry.builtin_names():
         label = name if name is not None else getattr(model, "name", model)
         raise FamiliarityUnavailable(
-            f"Familiarity is only known for the built-in models {_models.builtin_names()} "
+            f"Familiarity is only known for the built-in models {_registry.builtin_names()} "
             f"(their training data is known). Received {label!r}."
         )
     path = stats_path(name)
@@ -257,7 +260,7 @@ def stats_for(model: str | keras.Model) -> FamiliarityStats:
             f"python -m cnnviz.train {name} --calibrate-only"
         )
     stats = _cached_stats(str(path), path.stat().st_mtime_ns)
-    keras_file = _models.ASSETS / f"{name}.keras"
+    keras_file = _registry.ASSETS / f"{name}.keras"
     st = keras_file.stat()
     if stats.model_sha256 != _file_sha256(str(keras_file), st.st_mtime_ns, st.st_size):
         raise FamiliarityUnavailable(
@@ -274,7 +277,7 @@ def distances(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
     Images go in as pages pass them (uint8, any size: the model's preprocessing applies).
     """
     stats = stats_for(model)
-    net, prep = _models.resolve(model)
+    net, prep = _preprocess.resolve(model)
     feats = penultimate_features(net, prep(images), layer=stats.layer)
     return mahalanobis_distances(feats, stats.means, stats.precision).min(axis=1)
 
