@@ -5,6 +5,7 @@ import streamlit as st
 
 from cnnviz import activations, grids, images, layers, models
 from cnnviz.ui import cache, params
+from cnnviz.ui.honesty import familiarity_note
 from cnnviz.ui.models import current_model, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import (
@@ -93,6 +94,7 @@ with left:
         st.markdown(f"**{safe_text(info.name)} thinks this is:**")
         for label, p in top5:
             st.progress(float(np.clip(p, 0.0, 1.0)), text=f"{safe_text(label)}: {p:.1%}")
+        familiarity_note(model, fed, probs)
     else:
         st.caption("This model has no classifier head, so it makes no prediction.")
     view = st.radio(

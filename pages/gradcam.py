@@ -7,6 +7,7 @@ import streamlit as st
 from cnnviz import activations, cam, datasets, figures, grids, images, layers, models
 from cnnviz.ui import params
 from cnnviz.ui.cache import image_key, model_key
+from cnnviz.ui.honesty import familiarity_note
 from cnnviz.ui.models import current_model, fit_image
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
@@ -169,6 +170,7 @@ with left:
     st.markdown(f"**{safe_text(info.name)} thinks this is:**")
     for label, p in models.top_k(model, probs, k=5):
         st.progress(float(np.clip(p, 0.0, 1.0)), text=f"{safe_text(label)}: {p:.1%}")
+    familiarity_note(model, img, probs)
     top1 = int(np.argmax(probs))
     class_index = st.selectbox(
         "Explain the class",
