@@ -200,7 +200,8 @@ def _one(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     pen_r = rng.uniform(1.0, 6.5)  # at 192 px: 2-13 px wide, about 0.7-4 px at 64
     margin = pen_r + 4
     scale = min(half, (s / 2 - margin) / ext)
-    centre = rng.uniform(scale * ext + margin, s - scale * ext - margin, 2)
+    low = scale * ext + margin
+    centre = rng.uniform(low, max(low, s - low), 2)  # equal when the object fills the sheet
     px = [p * scale + centre for p in paths]
     # Style: pen outline (55 %), coloured-in doodle (25 %), outline + colouring (20 %).
     style = rng.choice(3, p=[0.55, 0.25, 0.2])
