@@ -218,7 +218,7 @@ _STYLE_P = np.array([0.2, 0.35, 0.25, 0.2])
 # Object extent (diameter of its circumscribing circle) as a fraction of the frame: 15-80 %,
 # with most of the mass on large drawings (a user's drawing is cropped to its ink first).
 _EXTENT = (0.15, 0.80)
-_EXTENT_SMALL = 0.35  # below this the object counts as small; 25 % of the pictures are small
+_EXTENT_SMALL = 0.35  # below this the object counts as small; 30 % of the pictures are small
 # Width/height stretch of a hand-drawn object, per class: tight where a stretch would turn one
 # class into another (a stretched square is no diamond, a stretched circle no hexagon).
 _ASPECT: dict[str, tuple[float, float]] = {
@@ -382,8 +382,8 @@ def _rasterise_shapes(
     n = labels.shape[0]
     big = size * _SUPER
     scale = size / 64  # pen widths and distractors are given at 64×64
-    # Extent: 75 % large (35-80 % of the frame), 25 % small (15-35 %).
-    small = rng.random(n) < 0.25
+    # Extent: 70 % large (35-80 % of the frame), 30 % small (15-35 %).
+    small = rng.random(n) < 0.3
     extent = np.where(
         small, rng.uniform(_EXTENT[0], _EXTENT_SMALL, n), rng.uniform(_EXTENT_SMALL, _EXTENT[1], n)
     )
@@ -391,7 +391,7 @@ def _rasterise_shapes(
     angle = np.where(upright, rng.normal(0, 0.15, n), rng.uniform(0, 2 * math.pi, n))
     # Pen width at 64×64: log-uniform in 0.8-5 px, thinner for small objects.
     pen = np.exp(rng.uniform(np.log(0.8), np.log(5.0), n)) * np.minimum(1.0, extent / 0.35)
-    pen = np.maximum(pen, 1.0) * scale
+    pen = np.maximum(pen, 0.8) * scale
     n_lines = rng.integers(0, 4, n)
     n_dots = rng.integers(0, 5, n)
     lines = rng.uniform(0, big, (n, 3, 4))
@@ -558,7 +558,7 @@ def _paint_shapes(
     streak = (
         f32(1)
         - (np.sin(along * rng.uniform(40, 90, m).astype(f32)[:, None, None]) > 0.3)
-        * (rng.uniform(0, 0.3, m) * (rng.random(m) < 0.35)).astype(f32)[:, None, None]
+        * (rng.uniform(0, 0.45, m) * (rng.random(m) < 0.35)).astype(f32)[:, None, None]
     )
     fa = (
         region
