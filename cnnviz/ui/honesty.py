@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+
 import keras
 import numpy as np
 import streamlit as st
 
 from cnnviz import models
-from cnnviz.models import familiarity as fam
+
 from cnnviz.ui.cache import image_key
+
+# The module, not the function of the same name that cnnviz.models exports.
+fam = importlib.import_module("cnnviz.models.familiarity")
 
 __all__ = ["familiarity_note"]
 
