@@ -48,6 +48,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as _dt
+import importlib
 import json
 import os
 import shlex
@@ -541,7 +542,8 @@ def calibrate_builtin(
     import keras
 
     from cnnviz import datasets
-    from cnnviz.models import familiarity as fam
+
+    fam = importlib.import_module("cnnviz.models.familiarity")  # the module, not the function
 
     if name not in SPECS:
         raise TrainError(f"Expected a model name in {sorted(SPECS)}. Received {name!r}.")

@@ -9,7 +9,6 @@ import numpy as np
 import streamlit as st
 
 from cnnviz import models
-
 from cnnviz.ui.cache import image_key
 
 # The module, not the function of the same name that cnnviz.models exports.
