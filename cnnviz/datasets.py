@@ -48,6 +48,7 @@ __all__ = [
     "mnist_normalize",
     "distort_digits",
     "mnist_sample",
+    "mnist_sample_split",
     "load_keras_dataset",
 ]
 
@@ -844,6 +845,33 @@ def mnist_sample() -> tuple[np.ndarray, np.ndarray]:
     table = np.loadtxt(path, delimiter=",", dtype=np.float32)
     images = table[:, :-1].reshape(-1, _DIGIT_SIDE, _DIGIT_SIDE).astype(np.uint8)
     return images, table[:, -1].astype(np.int64)
+
+
+def mnist_sample_split(
+    *, seed: int = 0, heldout_per_class: int = 100
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`mnist_sample` split into training and held-out digits, `heldout_per_class` per class.
+
+    The split depends only on `seed`, so the training command and the benchmarks hold out
+    the same digits.
+
+    Returns:
+        train_images, train_labels (shuffled), heldout_images, heldout_labels.
+    """
+    if not isinstance(heldout_per_class, int) or not 0 <= heldout_per_class <= 500:
+        raise DatasetError(
+            f"Expected heldout_per_class in [0, 500]. Received {heldout_per_class!r}."
+        )
+    images, labels = mnist_sample()
+    rng = np.random.default_rng(seed)
+    hold = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(labels == c), heldout_per_class, replace=False)
+            for c in range(10)
+        ]
+    )
+    train = rng.permutation(np.setdiff1d(np.arange(labels.size), hold))
+    return images[train], labels[train], images[hold], labels[hold]
 
 
 # --------------------------------------------------------------------------------------------

