@@ -350,7 +350,7 @@ def _real_digits(spec: ModelSpec, seed: int, n_train: int) -> dict[str, Any]:
 
     The held-out digits (chosen by `seed`) never enter training; they are returned raw, to be
     fed through the model's user-image preprocessing like any picture. The training digits
-    are normalised as MNIST (`mnist_normalize`, as every user image is) and joined by
+    go through that same preprocessing (`cnnviz.userinput.digit_input`) and are joined by
     `real_copies` distorted copies each. A capped (smoke) run uses at most n_train of them.
     """
     from cnnviz import datasets
@@ -359,7 +359,9 @@ def _real_digits(spec: ModelSpec, seed: int, n_train: int) -> dict[str, Any]:
         seed=seed, heldout_per_class=spec.real_heldout_per_class
     )
     tx, ty = tx[:n_train], ty[:n_train]
-    base = np.stack([datasets.mnist_normalize(img) for img in tx])
+    from cnnviz.userinput import digit_input
+
+    base = np.stack([digit_input(img) for img in tx]).astype(np.uint8)
     extra = datasets.distort_digits(tx, seed=seed, copies=spec.real_copies)
     return {
         "x": np.concatenate([base, extra]),

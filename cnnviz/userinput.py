@@ -88,7 +88,8 @@ def digit_input(image: np.ndarray) -> np.ndarray:
     light on dark: the picture is turned gray, the paper's level is read from its border and
     the ink is whatever differs from it in the stronger direction (so inverting a picture
     gives the same input); then `cnnviz.datasets.mnist_normalize` thresholds softly, crops to
-    the ink, fits it into 20×20 and centres its mass in 28×28, as MNIST was made.
+    the ink, fits it into 20×20 and centres its mass in 28×28, as MNIST was made. A 28×28
+    picture already in that form (an MNIST digit, white on black) is used as it is.
 
     Args:
         image: (H, W) or (H, W, 3|4) array, 0-255.
@@ -102,6 +103,8 @@ def digit_input(image: np.ndarray) -> np.ndarray:
     from cnnviz.datasets import mnist_normalize
 
     x = _shrink(_gray(image))
+    if _in_mnist_form(x):
+        return x.astype(np.float32)  # MNIST's own digits (and the generator's) as they are
     paper = float(np.median(_border(x)))
     # Dark ink on light paper when more ink lies below the paper's level than above it.
     below, above = np.clip(paper - x, 0.0, None), np.clip(x - paper, 0.0, None)
@@ -114,6 +117,19 @@ def digit_input(image: np.ndarray) -> np.ndarray:
             "draw or upload a digit."
         )
     return mnist_normalize(ink).astype(np.float32)
+
+
+def _in_mnist_form(x: np.ndarray) -> bool:
+    """A 28×28 white-on-black digit already normalised as MNIST: a black border, the ink's
+    box at most 20 pixels on its longer side, the centre of mass within half a pixel of
+    (14, 14). Every one of MNIST's digits in `cnnviz.datasets.mnist_sample` passes."""
+    if x.shape != (28, 28) or np.median(_border(x)) > 0 or x.max() < _MIN_CONTRAST:
+        return False
+    rows, cols = np.flatnonzero(x.any(axis=1)), np.flatnonzero(x.any(axis=0))
+    if max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 > 20:
+        return False
+    cy, cx = ndimage.center_of_mass(x)
+    return abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
 
 
 def drawing_input(image: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 from skimage import measure
 
-from cnnviz import userinput
+from cnnviz import datasets, userinput
 from cnnviz.userinput import BlankPicture, digit_input, drawing_input
 
 
@@ -69,12 +69,21 @@ def test_inverting_a_picture_gives_the_same_input(h, w, fy, fx, seed):
     assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
 
 
-def test_dark_on_light_and_light_on_dark_digits_agree_with_mnist_white_on_black():
+def test_mnist_form_digits_pass_unchanged_and_others_are_normalised():
     digit = np.zeros((28, 28), np.uint8)
-    digit[6:22, 12:16] = 255  # a white bar on black, MNIST's polarity
-    white = digit_input(digit)
-    np.testing.assert_array_equal(white, digit_input(255 - digit))
-    assert white[14, 14] == 255 and white[0, 0] == 0
+    digit[6:22, 12:16] = 255  # a white bar on black: box 16 high, centre of mass (13.5, 13.5)
+    np.testing.assert_array_equal(digit_input(digit), digit.astype(np.float32))
+    # Real MNIST digits are all in that form already: the model sees them as MNIST made them.
+    mnist, _ = datasets.mnist_sample()
+    for img in mnist[::250]:
+        np.testing.assert_array_equal(digit_input(img), img.astype(np.float32))
+    # Dark on light, or off-centre, is normalised: the bar now fills the 20-pixel box.
+    paper = digit_input(255 - digit)
+    assert _ink_box(paper)[0] == 20 and paper[14, 14] == 255
+    shifted = np.roll(digit, 5, axis=1)
+    out = digit_input(shifted)
+    cy, cx = ndimage.center_of_mass(out)
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
 
 
 @pytest.mark.parametrize(
