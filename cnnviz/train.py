@@ -59,6 +59,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnviz.models.registry import BUILTINS
+
 __all__ = [
     "TrainError",
     "MODEL_DIR",
@@ -128,20 +130,9 @@ SPECS: dict[str, ModelSpec] = {
         architecture="cnnviz.architectures.mnist_cnn(head='flatten', rescale=True)",
         build=_build_digits,
         generator="digits",
-        input_shape=(28, 28, 1),
+        input_shape=BUILTINS["digits"].input_shape,
         last_conv_layer="conv3",
-        preprocessing={
-            "color": "gray",
-            "range": [0, 255],
-            "resize": [28, 28],
-            "invert_dark_on_light": True,
-            "rescaling": "inside the model (Rescaling 1/255)",
-            "normalisation": "cnnviz.userinput.digit_input: as MNIST (LeCun et al.)",
-            "note": "White digit on a black background, its ink box fitted into 20×20 and its "
-            "centre of mass at (14, 14) of 28×28, like MNIST. A name's preprocessing does "
-            "this to any picture: the paper's level from the border (dark ink on light "
-            "paper or light on dark), a soft threshold, a crop to the ink.",
-        },
+        preprocessing=BUILTINS["digits"].card_preprocessing(),
         n_train=30_000,
         epochs=6,
         data_choices=("generated", "mnist", "fashion_mnist"),
@@ -153,16 +144,9 @@ SPECS: dict[str, ModelSpec] = {
         architecture="cnnviz.architectures.shapes_cnn(classes=8, rescale=True)",
         build=_build_shapes,
         generator="shapes",
-        input_shape=(64, 64, 3),
+        input_shape=BUILTINS["shapes"].input_shape,
         last_conv_layer="conv4",
-        preprocessing={
-            "color": "rgb",
-            "range": [0, 255],
-            "resize": [64, 64],
-            "invert_dark_on_light": False,
-            "rescaling": "inside the model (Rescaling 1/255)",
-            "note": "One object per picture, light on dark or dark on light.",
-        },
+        preprocessing=BUILTINS["shapes"].card_preprocessing(),
         n_train=10_000,
         # Batch norm + GAP: 99 % train accuracy by epoch 4 at this step size.
         epochs=6,
@@ -296,7 +280,7 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
 
     if data == "generated":
         gen = getattr(datasets, spec.generator)
-        classes = datasets.DIGIT_CLASSES if spec.generator == "digits" else datasets.SHAPE_CLASSES
+        classes = BUILTINS[spec.name].default_classes()
         heldout_seed = seed + HELDOUT_SEED_OFFSET
         x, y = gen(n_train, seed=seed)[:2]
         vx, vy = gen(spec.n_validation, seed=seed + 1)[:2]
