@@ -57,6 +57,7 @@ from cnnviz.models.errors import (
 from cnnviz.models.loading import load, random_variant
 from cnnviz.models.preprocess import (
     check_finite,
+    fit_picture,
     info,
     predict,
     prepare,
@@ -104,6 +105,7 @@ __all__ = [
     "prepare_note",
     "predict",
     "check_finite",
+    "fit_picture",
     "to_probabilities",
     "top_k",
     "LECTURE_PARAMS",

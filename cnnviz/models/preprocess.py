@@ -225,6 +225,36 @@ def _fit_pictures(entry: _Entry, x: np.ndarray) -> tuple[np.ndarray, str | None]
     return (fitted[..., None] if fitted.ndim == 3 else fitted), "cropped to the drawing"
 
 
+def fit_picture(model: str | keras.Model, image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """One user's picture made like a built-in model's training data, as a uint8 picture.
+
+    Digits: MNIST's 28×28 frame, white on black, (28, 28); shapes: a big canvas cropped to
+    the drawing at 64×64. Other models, and pictures that need nothing, come back unchanged
+    with None. Feeding the result again changes nothing more, so a page can show, overlay
+    and explain exactly the picture the model reads.
+
+    Returns:
+        (picture, a sentence saying what was done, or None).
+
+    Raises:
+        BlankImage: a picture with nothing in it.
+    """
+    if isinstance(model, keras.Model):
+        return image, None
+    entry, _ = _entry(model)
+    if entry.fit is None:
+        return image, None
+    x = _as_batch(image)
+    if x.shape[0] != 1:
+        raise ModelError(f"Expected one picture. Received a batch of shape {x.shape}.")
+    x = x[..., :3] if x.shape[-1] == 4 else x
+    fitted, note = _fit_pictures(entry, x)
+    if note is None:
+        return image, None
+    out = np.clip(np.rint(fitted[0]), 0, 255).astype(np.uint8)
+    return (out[..., 0] if out.shape[-1] == 1 else out), note
+
+
 def resolve(
     model: str | keras.Model, *, pictures: bool = True
 ) -> tuple[keras.Model, Callable[[np.ndarray], np.ndarray]]:

@@ -103,7 +103,6 @@ class BuiltinFacts:
             "resize": list(self.input_shape[:2]),
             "invert_dark_on_light": self.invert_dark,
             "rescaling": "inside the model (Rescaling 1/255)",
-            "pictures": _FIT_TEXT.get(self.fit, "fed as they are"),
             "note": self.note,
         }
 
@@ -127,7 +126,10 @@ BUILTINS = {
         dataset_classes="DIGIT_CLASSES",
         invert_dark=True,
         note="White digit on a black background, its ink box fitted into 20×20 and its "
-        "centre of mass at (14, 14) of 28×28, exactly like MNIST; any picture is made so first.",
+        "centre of mass at (14, 14) of 28×28, exactly like MNIST. Any picture is made so first "
+        "(cnnviz.userinput.digit_input: ink found against the paper's level at the border, in "
+        "either polarity, soft threshold, crop to the ink); a digit already in that form goes "
+        "in unchanged.",
         fit="digit",
     ),
     "shapes": BuiltinFacts(

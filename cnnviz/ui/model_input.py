@@ -28,18 +28,19 @@ def model_input_image(model: str | keras.Model, image: np.ndarray) -> np.ndarray
     return x[..., 0] if x.shape[-1] == 1 else x
 
 
-def model_input_view(model: str | keras.Model, image: np.ndarray, *, key: str) -> None:
+def model_input_view(model: str | keras.Model, image: np.ndarray, *, key: str) -> bool:
     """Show the user's picture and, beside it, exactly the array the model was fed.
 
     For the digits model that is MNIST's 28×28 frame (ink found, cropped, fitted into 20×20,
     centred by mass); for the shapes model a big canvas cropped to the drawing, at 64×64.
-    An input that cannot be made is shown as the model's error message.
+    An input that cannot be made is shown as the model's error message, and False returned
+    (a page then stops: `if not model_input_view(...): st.stop()`).
     """
     try:
         fed = model_input_image(model, image)
     except ValueError as err:
         st.error(str(err))
-        return
+        return False
     h, w = fed.shape[:2]
     # Enlarged with nearest-neighbour so each input pixel stays a visible square.
     scale = max(1, 224 // max(h, w))
@@ -48,3 +49,4 @@ def model_input_view(model: str | keras.Model, image: np.ndarray, *, key: str) -
     left.image(images.downscale_for_display(image)[0], caption="Your picture", width="stretch")
     right.image(big, caption=f"What the model sees: {w}×{h}", width="stretch")
     download_image("Download the model's input (PNG)", fed, "model_input.png", key=key)
+    return True

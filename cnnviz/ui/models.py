@@ -286,7 +286,11 @@ def fit_image(
     page's models rescale inside).
     """
     if isinstance(model, str):
-        return image, models.prepare(model, image)[1]
+        # A built-in model's picture is first made like its training data (MNIST's frame,
+        # a crop to the drawing), so overlays and maps line up with what the model reads.
+        image, fitted = models.fit_picture(model, image)
+        note = models.prepare(model, image)[1]
+        return image, ", ".join(n for n in (fitted, note) if n) or None
     h, w, c = info.input_shape
     steps = []
     if image.shape[:2] != (h, w):
