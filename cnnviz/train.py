@@ -109,6 +109,8 @@ class ModelSpec:
     # are held out of training to measure accuracy on real handwriting.
     real_copies: int = 0
     real_heldout_per_class: int = 100
+    # Anneal Adam's step size along a cosine to 5 % by the last step (settles the last epoch).
+    cosine_decay: bool = False
 
 
 def _build_digits(classes: int) -> Any:
@@ -137,6 +139,7 @@ SPECS: dict[str, ModelSpec] = {
         epochs=6,
         data_choices=("generated", "mnist", "fashion_mnist"),
         real_copies=4,
+        cosine_decay=True,
     ),
     "shapes": ModelSpec(
         name="shapes",
@@ -183,7 +186,7 @@ def train_model(
     progress: Callable[[int, dict[str, float]], None] | None = None,
     stop: Callable[[], bool] | None = None,
     max_steps: int | None = None,
-    learning_rate: float = 1e-3,
+    learning_rate: Any = 1e-3,
 ) -> dict[str, list[float]]:
     """Train a classifier with `model.fit`, reporting each epoch and stopping when asked.
 
@@ -204,7 +207,8 @@ def train_model(
             batch and the weights learnt so far are kept.
         max_steps: cap on batches per epoch (the first max_steps * batch_size samples are
             used); None reads CNNVIZ_MAX_STEPS from the environment, unset means no cap.
-        learning_rate: Adam's step size when the model is compiled here.
+        learning_rate: Adam's step size (a float or a Keras schedule) when the model is
+            compiled here.
 
     Returns:
         Keras' history as a dict of per-epoch lists ("loss", "accuracy", "val_loss", ...).
@@ -452,6 +456,13 @@ def _train_builtin(
         parts = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
         log(f"epoch {epoch + 1}/{epochs} {parts} ({time.perf_counter() - t1:.0f} s)")
 
+    learning_rate: Any = spec.learning_rate
+    if spec.cosine_decay:
+        per_epoch = -(-len(d["x"]) // spec.batch_size)
+        per_epoch = per_epoch if cap is None else min(per_epoch, cap)
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            spec.learning_rate, decay_steps=epochs * per_epoch, alpha=0.05
+        )
     history = train_model(
         model,
         d["x"],
@@ -461,7 +472,7 @@ def _train_builtin(
         validation_data=(d["vx"], d["vy"]),
         progress=report,
         max_steps=max_steps,
-        learning_rate=spec.learning_rate,
+        learning_rate=learning_rate,
     )
     seconds = time.perf_counter() - t1
     accuracy = evaluate(model, d["hx"], d["hy"])
@@ -496,6 +507,11 @@ def _train_builtin(
             "batch_size": spec.batch_size,
             "optimizer": "Adam",
             "learning_rate": spec.learning_rate,
+            **(
+                {"learning_rate_schedule": "cosine decay to 5 % by the last step"}
+                if spec.cosine_decay
+                else {}
+            ),
             "max_steps": cap,
             "seconds": round(seconds, 1),
             "history": {k: [round(v, 5) for v in vals] for k, vals in history.items()},

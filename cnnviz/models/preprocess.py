@@ -207,8 +207,8 @@ def _fit_pictures(entry: _Entry, x: np.ndarray) -> tuple[np.ndarray, str | None]
             fitted = np.stack([_userinput.digit_input(p) for p in planes])[..., None]
             same = fitted.shape == x.shape and np.array_equal(fitted, x)
             return fitted, None if same else (
-                "normalised as MNIST (ink found against the paper, cropped, fitted into 20×20, "
-                "centred by mass in 28×28, white on black)"
+                "normalised as MNIST (ink found against the paper, cropped, resized to fit "
+                "20×20, centred by mass in 28×28, white on black)"
             )
         if max(x.shape[1:3]) <= 2 * max(entry.input_shape[:2]):
             return x, None
@@ -222,7 +222,8 @@ def _fit_pictures(entry: _Entry, x: np.ndarray) -> tuple[np.ndarray, str | None]
     except _userinput.BlankPicture as err:
         raise BlankImage(str(err)) from None
     fitted = np.stack(crops)
-    return (fitted[..., None] if fitted.ndim == 3 else fitted), "cropped to the drawing"
+    note = f"cropped to the drawing, resized to {side[1]}×{side[0]}"
+    return (fitted[..., None] if fitted.ndim == 3 else fitted), note
 
 
 def fit_picture(model: str | keras.Model, image: np.ndarray) -> tuple[np.ndarray, str | None]:
