@@ -47,6 +47,8 @@ __all__ = [
     "features",
     "embed",
     "embedding",
+    "place",
+    "default_neuron",
 ]
 
 #: Embedding methods `embedding` accepts.
@@ -472,3 +474,46 @@ def embedding(
     if method not in METHODS:
         raise NeuronError(f"Expected method one of {', '.join(METHODS)}. Received {method!r}.")
     return embed(features(model, images, layer=layer, progress=progress), method, seed=seed)
+
+
+def place(new: np.ndarray, feats: np.ndarray, points: np.ndarray, *, k: int = 5) -> np.ndarray:
+    """Put new images on an existing map: (M, D) features -> (M, 2).
+
+    t-SNE has no formula for a point it was not fitted on, so each new image goes to the mean
+    map position of its k nearest images in FEATURE space (Euclidean on the same standardised
+    features `embed` uses): where the network would put it among the images it has seen.
+    """
+    f = np.asarray(feats, np.float64)
+    q = np.atleast_2d(np.asarray(new, np.float64))
+    if q.shape[1] != f.shape[1] or len(f) != len(points):
+        raise NeuronError(
+            f"Expected new features with {f.shape[1]} values, for a map of {len(f)} points. "
+            f"Received {q.shape} and a map of {len(points)}."
+        )
+    mean, std = f.mean(axis=0), f.std(axis=0) + 1e-6
+    fz, qz = (f - mean) / std, (q - mean) / std
+    d = ((qz[:, None, :] - fz[None, :, :]) ** 2).sum(-1)
+    nearest = np.argsort(d, axis=1)[:, : max(1, min(k, len(f)))]
+    return np.asarray(points, np.float32)[nearest].mean(axis=1)
+
+
+def default_neuron(maxima: LayerMaxima, labels: np.ndarray | None, *, n: int = 9) -> int:
+    """A channel worth showing first: its top n examples share one class most often.
+
+    Ties go to the most selective channel (its top values far above its typical maximum), so
+    the first page a student sees is a unit whose examples obviously have something in common.
+    Without labels, selectivity alone decides.
+    """
+    v = maxima.values
+    order = np.argsort(-v, axis=0, kind="stable")[:n]  # (n, C)
+    typical = np.median(v, axis=0)
+    selectivity = (v[order, np.arange(v.shape[1])].mean(axis=0) - typical) / (
+        np.abs(typical) + v.std(axis=0) + 1e-6
+    )
+    if labels is None:
+        return int(np.argmax(selectivity))
+    lab = np.asarray(labels)[order]  # (n, C)
+    purity = np.array([np.bincount(col).max() for col in lab.T]) / len(lab)
+    alive = v.max(axis=0) > 0
+    score = np.where(alive, purity + 1e-3 * selectivity, -np.inf)
+    return int(np.argmax(score))

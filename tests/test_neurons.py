@@ -172,3 +172,22 @@ def test_umap_is_optional():
     else:
         pts = neurons.embed(np.random.default_rng(0).normal(size=(30, 4)), "umap")
         assert pts.shape == (30, 2)
+
+
+def test_place_puts_a_training_image_on_its_own_point():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(50, 6))
+    points = rng.normal(size=(50, 2))
+    np.testing.assert_allclose(neurons.place(feats[7], feats, points, k=1)[0], points[7], atol=1e-6)
+    three = neurons.place(feats[:2], feats, points, k=3)
+    assert three.shape == (2, 2)
+
+
+def test_default_neuron_prefers_a_class_pure_channel():
+    # Channel 1 fires only on class 2; channel 0 fires on everything at random.
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 25)
+    values = np.stack([rng.uniform(0, 1, 100), (labels == 2) * 5.0 + rng.uniform(0, 0.1, 100)], 1)
+    m = neurons.LayerMaxima("x", values.astype(np.float32), np.zeros((100, 2, 2), np.int32))
+    assert neurons.default_neuron(m, labels) == 1
+    assert neurons.default_neuron(m, None) == 1
