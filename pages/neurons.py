@@ -218,6 +218,9 @@ with tab_neuron:
         st.markdown("**The 9 lowest**: the pictures where it stays quietest")
         st.image(pictures(low), caption=captions(low), width=100)
 
+# The neuron is chosen: write it into the address bar now (the map below may stop early).
+params.sync(LINK, prefix=P)
+
 # ---- a whole layer -------------------------------------------------------------------------------
 with tab_layer:
     st.markdown(
@@ -265,6 +268,15 @@ with tab_map:
         )
         or "tsne"
     )
+    ready = neurons_cache.feature_map_ready(model, data, method=method)
+    if not ready and not st.toggle(
+        f"Draw the map of {len(data.images):,} pictures",
+        key=f"{P}.show_map",
+        help="t-SNE on a few thousand points takes a while on a CPU (the benchmark says how "
+        "long); once computed, every student and every server replica reuses it.",
+    ):
+        st.caption("Switch on to compute the map; it is then kept for everyone.")
+        st.stop()
     try:
         fmap = with_progress(
             "Computing the feature map",
@@ -320,5 +332,3 @@ with tab_map:
                 col_b.markdown(f"[Open it on the Grad-CAM page]({link})")
     else:
         st.caption("Click a point to see its picture.")
-
-params.sync(LINK, prefix=P)

@@ -46,7 +46,7 @@ def _captions(at: AppTest, index: int) -> list[str]:
 
 @pytest.mark.parametrize("model, kind", [("shapes", "shapes"), ("digits", "digits")])
 def test_page_with_each_builtin(model, kind):
-    at = _app(model)
+    at = _app(model, **{f"{P}.show_map": True})
     at.run()
     _ok(at)
     assert at.session_state[f"{P}.data"] == kind

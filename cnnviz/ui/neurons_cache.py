@@ -40,6 +40,7 @@ __all__ = [
     "layer_maxima",
     "feature_map",
     "FeatureMap",
+    "feature_map_ready",
     "umap_available",
     "class_name",
 ]
@@ -183,6 +184,19 @@ class FeatureMap:
     layer: str
 
 
+def _map_key(model: str | keras.Model, data: Dataset, method: str, layer: str | None) -> tuple:
+    path = layer or neurons.penultimate_layer(model)
+    return path, diskcache.make_key("neurons.map/1", content_key(model), path, data.key, method, 0)
+
+
+def feature_map_ready(
+    model: str | keras.Model, data: Dataset, *, method: str = "tsne", layer: str | None = None
+) -> bool:
+    """Whether the map is already computed (here or, through the disk, by another server)."""
+    _, key = _map_key(model, data, method, layer)
+    return _remember(key) is not None or diskcache.default_cache().path(key).exists()
+
+
 def feature_map(
     model: str | keras.Model,
     data: Dataset,
@@ -192,8 +206,7 @@ def feature_map(
     progress: Progress = None,
 ) -> FeatureMap:
     """The embedding of the dataset's penultimate (or chosen) features, once per settings."""
-    path = layer or neurons.penultimate_layer(model)
-    key = diskcache.make_key("neurons.map/1", content_key(model), path, data.key, method, 0)
+    path, key = _map_key(model, data, method, layer)
 
     def compute() -> dict[str, np.ndarray]:
         feats = neurons.features(model, data.images, layer=path, progress=progress)
