@@ -150,8 +150,9 @@ with tab_neuron:
         strongest = np.argsort(-np.abs(kernels).reshape(len(kernels), -1).sum(1))[:3]
         st.markdown("**Its kernel** (the strongest input channels)")
         for i in strongest:
+            st.caption(f"from input channel {i}")
             st.plotly_chart(
-                figures.kernel_figure(kernels[i], title=f"input channel {i}", height=220),
+                figures.kernel_figure(kernels[i], title=None, height=200),
                 key=f"{P}.kernel.{i}",
             )
     top = neurons.examples_from_maxima(maxima, geometry, channel, data.images, n=9)
