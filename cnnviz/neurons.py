@@ -372,13 +372,16 @@ def penultimate_layer(model: str | keras.Model) -> str:
     """The layer that feeds the classifier: the one before the last layer with weights."""
     net, _ = models.resolve(model)
     top = [info for info in layer_tools.list_layers(net) if info.depth == 0]
-    weighted = [i for i, info in enumerate(top) if info.params > 0]
-    if not weighted or weighted[-1] == 0:
+    weighted = [info for info in top if info.params > 0]
+    # The classifier is the last layer with weights (a separate softmax Activation has none);
+    # what feeds it, following the graph, is the layer we want.
+    source = layer_tools.input_source(net, weighted[-1].path) if weighted else None
+    if source is None:
         raise NeuronError(
             f"Expected a model with a layer before its classifier. Model {net.name!r} has none; "
             "pass layer= explicitly."
         )
-    return top[weighted[-1] - 1].path
+    return source
 
 
 def features(

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from cnnviz import featureviz, figures, grids, imageset, layers, models, neurons
+from cnnviz import figures, grids, imageset, layers, models, neurons, weights
 from cnnviz.ui import featureviz_cache, neurons_cache, params
 from cnnviz.ui.models import current_model, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
@@ -146,7 +146,7 @@ with tab_neuron:
             f"Receptive field {rf[0]}×{rf[1]} pixels, jump {geometry.jump[0]} "
             "(from the Architecture page's summary)."
         )
-        kernels = featureviz.conv_kernels(model, layer)[channel]  # (in, kh, kw)
+        kernels = weights.conv_kernels(model, layer)[channel]  # (in, kh, kw)
         strongest = np.argsort(-np.abs(kernels).reshape(len(kernels), -1).sum(1))[:3]
         st.markdown("**Its kernel** (the strongest input channels)")
         for i in strongest:
