@@ -329,7 +329,7 @@ with tab_map:
                 f"({fmap.confidence[index]:.0%})."
             )
             if isinstance(model, str) and kind != "zip":
-                link = f"gradcam?model={model}&sample=dataset:{kind}:{index}"
+                link = f"gradcam?model={model}&sample={neurons_cache.sample_link(kind, index)}"
                 col_b.markdown(f"[Open it on the Grad-CAM page]({link})")
     else:
         st.caption("Click a point to see its picture.")

@@ -151,3 +151,11 @@ def test_uploaded_zip_and_a_hostile_one():
     assert set(data.class_names) <= set(datasets.SHAPE_CLASSES)
     maxima = neurons_cache.layer_maxima("shapes", "conv4", data)
     assert maxima.values.shape == (24, 64)
+
+
+def test_dataset_sample_links_are_checked():
+    data = neurons_cache.builtin_dataset("shapes")
+    link = neurons_cache.sample_link("shapes", 5)
+    np.testing.assert_array_equal(neurons_cache.dataset_sample(link), data.images[5])
+    for bad in ("dataset:shapes:99999", "dataset:cifar:1", "dataset:shapes:x", "chelsea", "a:b"):
+        assert neurons_cache.dataset_sample(bad) is None

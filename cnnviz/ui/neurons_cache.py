@@ -43,6 +43,8 @@ __all__ = [
     "feature_map_ready",
     "umap_available",
     "class_name",
+    "sample_link",
+    "dataset_sample",
 ]
 
 #: The generated sets, with a seed neither built-in model trained, validated or was tested on.
@@ -235,3 +237,25 @@ def class_name(info: models.ModelInfo, index: int) -> str:
     """The model's name for a class index ("class 7" when it has none)."""
     names = list(info.class_names or [])
     return names[index] if 0 <= index < len(names) else f"class {index}"
+
+
+def sample_link(kind: str, index: int) -> str:
+    """The `sample=` value that names one picture of a generated set: "dataset:shapes:17"."""
+    return f"dataset:{kind}:{int(index)}"
+
+
+def dataset_sample(value: str) -> np.ndarray | None:
+    """The picture a `sample_link` names (RGB uint8), or None for anything else.
+
+    For the Grad-CAM page's picker, so a point clicked on the map opens there. Untrusted: only
+    the built-in kinds and an index inside the current set are accepted.
+    """
+    parts = str(value).split(":")
+    if len(parts) != 3 or parts[0] != "dataset" or parts[1] not in BUILTIN_DATASETS:
+        return None
+    try:
+        index = int(parts[2])
+    except ValueError:
+        return None
+    data = builtin_dataset(parts[1])
+    return data.images[index] if 0 <= index < len(data.images) else None
