@@ -1,5 +1,7 @@
 """Neurons: what one unit responds to (dataset examples), a layer's vocabulary, the feature map."""
 
+import html
+
 import numpy as np
 import streamlit as st
 
@@ -304,7 +306,7 @@ with tab_map:
         data.class_names,
         predicted=fmap.predicted if data.labels is not None else None,
         star=(float(star[0]), float(star[1])),
-        star_label=f"your image ({safe_text(img_name, 40)})",
+        star_label=f"your image ({html.escape(img_name[:40])})",  # a Plotly label: HTML-escaped
     )
     event = st.plotly_chart(
         fig, key=f"{P}.map", on_select="rerun", selection_mode="points", width="stretch"
