@@ -84,10 +84,16 @@ def _readonly(*arrays: np.ndarray | None) -> None:
             a.setflags(write=False)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
 def builtin_dataset(kind: str, n: int | None = None) -> Dataset:
-    """Generated digits or shapes (deterministic), RGB uint8, shared read-only by all sessions."""
-    n = dataset_size() if n is None else n
+    """Generated digits or shapes (deterministic), RGB uint8, shared read-only by all sessions.
+
+    `n` defaults to `dataset_size()`, read now (so the cache key holds the real size).
+    """
+    return _builtin(kind, dataset_size() if n is None else int(n))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _builtin(kind: str, n: int) -> Dataset:
     if kind == "shapes":
         imgs, labels, _ = datasets.shapes(n, seed=DATASET_SEED)
         names = list(datasets.SHAPE_CLASSES)
