@@ -5,7 +5,7 @@ import html
 import numpy as np
 import streamlit as st
 
-from cnnviz import figures, grids, imageset, layers, models, neurons, weights
+from cnnviz import featureviz, figures, grids, imageset, layers, models, neurons, weights
 from cnnviz.ui import featureviz_cache, neurons_cache, params
 from cnnviz.ui.models import current_model, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
@@ -199,7 +199,9 @@ with tab_neuron:
                 picture = np.round(np.clip(found[0][0], 0, 1) * 255).astype(np.uint8)
                 picture = picture[..., 0] if picture.shape[-1] == 1 else picture
                 st.image(grids.outlined(picture, None, scale=3), width=220)
-                st.caption(f"mean activation {found[1][0]:.3g} (Filters page, 64 steps)")
+                st.caption(
+                    f"mean activation {found[1][0]:.3g} (Filters page, {featureviz.capped_steps(64)} steps)"
+                )
         with col_b:
             st.markdown(
                 f"**Top 9 of {len(data.images):,} pictures**: the orange box is the receptive "
