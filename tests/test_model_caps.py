@@ -83,6 +83,9 @@ def _hostile() -> dict[str, str]:
         "Rescaling(scale=inf)": _rescaling("Infinity"),
         "2,000 Dense(1)": _many_dense(2_000),
         "10,000 Dense(1)": _many_dense(10_000),
+        "2,000 Dense(1) with the module name written in escapes": _many_dense(2_000).replace(
+            '"keras.layers"', '"keras\\u002elayers"'
+        ),
         # Our own.
         "Rescaling(scale=NaN)": _rescaling("NaN"),
         "Rescaling(scale=1e999)": _rescaling("1e999"),
@@ -97,6 +100,15 @@ def _hostile() -> dict[str, str]:
         ),
         "Conv2DTranspose stride 1000": json.dumps(
             _sequential(L.Conv2DTranspose(1, 3, strides=1000), shape=(32, 32, 1))
+        ),
+        "a 999x999 kernel on 2048x2048 (a CPU bomb with 3 M weights)": json.dumps(
+            _sequential(L.Conv2D(1, 999), shape=(2048, 2048, 3))
+        ),
+        "MaxPooling2D(1000, strides=1) on 2048x2048": json.dumps(
+            _sequential(L.MaxPooling2D(1000, strides=1), shape=(2048, 2048, 1))
+        ),
+        "SeparableConv2D depth_multiplier=100000 (a huge hidden step)": json.dumps(
+            _sequential(L.SeparableConv2D(1, 3, depth_multiplier=100_000), shape=(224, 224, 3))
         ),
     }
 
@@ -199,6 +211,21 @@ def _activation_bytes_by_hand(model: keras.Model) -> int:
 def test_inferred_activation_memory_equals_keras(layers, shape):
     model = keras.Sequential([keras.Input(shape), *layers(keras.layers)])
     assert upload.check_activations(_config(model)) == _activation_bytes_by_hand(model)
+
+
+def test_multiply_adds_equal_the_textbook_count():
+    L = keras.layers
+    model = keras.Sequential(
+        [keras.Input((32, 30, 3)), L.Conv2D(8, 5, strides=2), L.DepthwiseConv2D(3),
+         L.MaxPooling2D(2), L.Flatten(), L.Dense(10)]
+    )  # fmt: skip
+    budget = upload._Budget()
+    upload._model_outputs(_config(model), None, budget, "")
+    conv = 14 * 13 * 8 * (5 * 5 * 3)  # each output: a 5×5×3 window
+    depthwise = 12 * 11 * 8 * (3 * 3)  # each output: one channel's 3×3 window
+    pool = 6 * 5 * 8 * (2 * 2)
+    dense = 10 * (6 * 5 * 8)
+    assert budget.macs == conv + depthwise + pool + dense
 
 
 def test_branching_model_memory_equals_keras():

@@ -45,6 +45,10 @@ class UploadCaps:
     #: The largest single layer output, and all outputs together, for one image.
     activation_bytes: int = 64 * 2**20
     total_activation_bytes: int = 256 * 2**20
+    #: Multiply-adds of the convolution, dense and pooling layers for one image: a huge kernel
+    #: or pooling window on a big input is a CPU bomb with few weights. ResNet50 needs 4 G,
+    #: VGG16 15.5 G.
+    multiply_adds: int = 20 * 10**9
     #: The archive: bytes once unpacked, compression ratio of members over 1 MB (Keras stores
     #: them uncompressed, ratio 1), size of config.json, nesting depth, any one number in it.
     unpacked_bytes: int = 256 * 2**20
@@ -67,6 +71,7 @@ _MAX_RATIO = CAPS.compression_ratio
 _MAX_JSON_BYTES = CAPS.json_bytes
 _MAX_DEPTH = CAPS.json_depth
 _MAX_DIM = CAPS.dim  # any single shape entry, unit or filter count
+_LAYER_MODULE = re.compile(rb'"module"\s*:\s*"keras\.layers"')
 # A free (None) height or width is fed at this size (`info` reports it; fit_image resizes to it).
 _FREE_SIDE = 224
 
@@ -234,7 +239,16 @@ def _check_archive(data: bytes) -> Any:
         with archive.open("model.weights.h5") as f:
             if f.read(len(_HDF5_MAGIC)) != _HDF5_MAGIC:
                 raise ModelRejected("Expected model.weights.h5 to be an HDF5 file. It is not.")
-        config = _parse_json(archive.read("config.json"))
+        raw = archive.read("config.json")
+        # The layer cap on the bytes first: parsing an 8 MB config takes a second on a busy
+        # server. A layer written with escapes slips past this count, not past the exact one
+        # on the parsed config (`_check_layer_count`).
+        if len(_LAYER_MODULE.findall(raw)) > CAPS.layers:
+            raise ModelRejected(
+                f"Expected a model with at most {CAPS.layers} layers. Received a config with "
+                f"{len(_LAYER_MODULE.findall(raw)):,}."
+            )
+        config = _parse_json(raw)
         if "metadata.json" in names:
             _parse_json(archive.read("metadata.json")[:_MAX_JSON_BYTES])
     except ModelRejected:
@@ -491,8 +505,18 @@ class _Budget:
 
     def __init__(self) -> None:
         self.total = 0
+        self.macs = 0
 
-    def add(self, name: str, shape: tuple[int, ...], itemsize: int) -> None:
+    def compute(self, name: str, macs: int) -> None:
+        self.macs += macs
+        if self.macs > CAPS.multiply_adds:
+            raise ModelRejected(
+                f"The layers up to {name!r} would need {self.macs / 1e9:,.1f} G multiply-adds "
+                f"for one image; the cap is {CAPS.multiply_adds / 1e9:.0f} G (a forward pass "
+                "must take seconds, not hours)."
+            )
+
+    def add(self, name: str, shape: tuple[int, ...], itemsize: int, *, kept: bool = True) -> None:
         size = math.prod(shape[1:]) * itemsize
         dims = "×".join(f"{d:,}".replace(",", " ") if d >= 10_000 else str(d) for d in shape[1:])
         what = {4: "floats", 8: "float64s", 2: "half floats"}.get(itemsize, "values")
@@ -501,7 +525,7 @@ class _Budget:
                 f"Layer {name!r} would output {dims or '1'} {what} = {_fmt_bytes(size)} for one "
                 f"image; the cap is {_fmt_bytes(CAPS.activation_bytes)} for one layer."
             )
-        self.total += size
+        self.total += size if kept else 0
         if self.total > CAPS.total_activation_bytes:
             raise ModelRejected(
                 f"The layers up to {name!r} would output {_fmt_bytes(self.total)} for one image "
@@ -644,8 +668,46 @@ def _call(layer: dict, ins: list, many: bool, budget: _Budget, where: str) -> li
     shape = tuple(out)
     if any(not isinstance(d, int) or d < 0 for d in shape):
         raise ModelRejected(f"Expected a known output size for layer {name!r}. Received {shape}.")
-    budget.add(name, shape, np.dtype(obj.compute_dtype).itemsize)
+    itemsize = np.dtype(obj.compute_dtype).itemsize
+    cfg = layer.get("config") or {}
+    if cls.startswith("SeparableConv"):
+        # The depthwise step's output exists until the pointwise 1×1 has mixed it: one more
+        # activation, freed at once (so not in the total).
+        inner = _with_channels(shape, cfg, _channels(ins[0], cfg) * cfg.get("depth_multiplier", 1))
+        budget.add(f"{name} (depthwise step)", inner, itemsize, kept=False)
+    budget.add(name, shape, itemsize)
+    budget.compute(name, _multiply_adds(cls, cfg, ins[0], shape))
     return [shape]
+
+
+def _channels(shape: tuple, cfg: dict) -> int:
+    return int(shape[1] if cfg.get("data_format") == "channels_first" else shape[-1])
+
+
+def _with_channels(shape: tuple, cfg: dict, c: int) -> tuple:
+    if cfg.get("data_format") == "channels_first":
+        return (shape[0], c, *shape[2:])
+    return (*shape[:-1], c)
+
+
+def _multiply_adds(cls: str, cfg: dict, x: tuple, out: tuple) -> int:
+    """Multiply-adds of one layer for one image (0 for layers linear in their output size)."""
+    window = math.prod(cfg.get("kernel_size") or cfg.get("pool_size") or [1])
+    n_out = math.prod(out[1:])
+    if cls == "Dense":
+        return n_out * int(x[-1])
+    if cls.endswith("Transpose"):
+        return math.prod(x[1:]) * window * int(cfg.get("filters", 1))  # each input is spread
+    if cls.startswith("SeparableConv"):
+        c = _channels(x, cfg) * cfg.get("depth_multiplier", 1)
+        return n_out // max(_channels(out, cfg), 1) * c * (window + _channels(out, cfg))
+    if cls.startswith("DepthwiseConv"):
+        return n_out * window
+    if cls.startswith("Conv"):
+        return n_out * window * _channels(x, cfg) // max(int(cfg.get("groups", 1)), 1)
+    if "Pooling" in cls and not cls.startswith("Global"):
+        return n_out * window
+    return 0
 
 
 def _keras_load(data: bytes) -> keras.Model:
