@@ -133,8 +133,8 @@ def load_uploaded(data: bytes, *, max_params: int = MAX_PARAMS) -> keras.Model:
     custom class, no `module` or `registered_name` outside Keras, no string that looks like a
     path or URL, no NaN or infinite number; at most `CAPS.layers` layers (counted first); the
     parameter count computed from the config (before any weight exists); and every layer's
-    output shape inferred from the config, so that the input side, the largest activation and
-    all activations together for one image stay under `CAPS`. Only then `keras.saving.load_model(..., safe_mode=True, compile=False)` on a temp file.
+    output shape inferred from the config, so that the input side, the largest activation, all
+    activations together and the multiply-adds for one image stay under `CAPS`. Only then `keras.saving.load_model(..., safe_mode=True, compile=False)` on a temp file.
 
     Args:
         data: the uploaded file's bytes.
