@@ -50,7 +50,7 @@ def private_uses(source: str) -> list[tuple[int, str]]:
 
 
 def _scanned() -> list[Path]:
-    # cnnviz/models.py and the cnnviz/models/ package alike: everything under cnnviz/.
+    # Everything under cnnviz/ (packages too), every page, and the router.
     files = [*ROOT.joinpath("cnnviz").rglob("*.py"), *ROOT.joinpath("pages").rglob("*.py")]
     return sorted([*files, ROOT / "app.py"])
 

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from cnnviz import layers as layer_tools
 from cnnviz.models.preprocess import resolve
 
 # (rf_h, rf_w, jump_h, jump_w) of a tensor; None when it sees the whole input (after Flatten,
@@ -61,8 +62,7 @@ def _fields(model: keras.Model, start: _Field = (1, 1, 1, 1)) -> dict[int, _Fiel
             out[id(layer)] = start
             continue
         # The fields of this layer's inputs: the layers that produced them, in this graph.
-        nodes = getattr(layer, "_inbound_nodes", [])
-        parents = [t._keras_history.operation for t in nodes[0].input_tensors] if nodes else []  # noqa: SLF001
+        parents = layer_tools.inbound_layers(layer)
         ins = [out.get(id(p), start) for p in parents] or [start]
         field = (
             None
@@ -72,8 +72,7 @@ def _fields(model: keras.Model, start: _Field = (1, 1, 1, 1)) -> dict[int, _Fiel
         if isinstance(layer, keras.Model):
             inner = _fields(layer, field)
             out.update(inner)
-            outputs = layer.outputs[0]._keras_history.operation  # noqa: SLF001
-            out[id(layer)] = inner.get(id(outputs), field)
+            out[id(layer)] = inner.get(id(layer_tools.output_layer(layer)), field)
         else:
             out[id(layer)] = _layer_field(layer, field)
     return out
