@@ -26,7 +26,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -84,11 +84,14 @@ class Forward:
             given: (H', W', C) for a feature-map layer, (units,) for a dense one.
         output: the model's own output for the image(s): (classes,) or (N, classes).
         inputs: the preprocessed batch the model saw, (N, h, w, c) float32.
+        layer_inputs: layer path -> what that layer read (its input tensor), for the paths
+            asked for with `inputs_of`; shaped like `maps`.
     """
 
     maps: dict[str, np.ndarray]
     output: np.ndarray
     inputs: np.ndarray
+    layer_inputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def default_layers(model: keras.Model) -> list[str]:
@@ -115,7 +118,9 @@ def default_layers(model: keras.Model) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 _LOCK = threading.RLock()  # re-entrant: a weakref callback may fire while this thread holds it
-_CACHE: OrderedDict[tuple[int, tuple[str, ...]], tuple[weakref.ref, Callable]] = OrderedDict()
+_CACHE: OrderedDict[tuple[int, tuple[str, ...], tuple[str, ...]], tuple[weakref.ref, Callable]] = (
+    OrderedDict()
+)
 
 
 def _forget(model_id: int) -> None:
@@ -135,9 +140,12 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def _extractor(model: keras.Model, paths: tuple[str, ...]) -> Callable:
-    """The compiled function image batch -> [outputs of paths..., model output], built once."""
-    key = (id(model), paths)
+def _extractor(
+    model: keras.Model, paths: tuple[str, ...], inputs_of: tuple[str, ...] = ()
+) -> Callable:
+    """The compiled function image batch -> [outputs of paths..., inputs of inputs_of...,
+    model output], built once."""
+    key = (id(model), paths, inputs_of)
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None and hit[0]() is model:
@@ -145,7 +153,9 @@ def _extractor(model: keras.Model, paths: tuple[str, ...]) -> Callable:
             return hit[1]
         # Build while holding the lock: two sessions asking for the same layers build it once,
         # and Keras never records call nodes on the shared layers from two threads at a time.
-        extraction = layer_tools.feature_model(model, list(paths), include_output=True)
+        extraction = layer_tools.feature_model(
+            model, list(paths), include_output=True, inputs_of=list(inputs_of)
+        )
         # A compiled graph call, never model.predict (not thread-safe, and slow for one image);
         # reduce_retracing lets one trace serve every batch size.
         fn = tf.function(
@@ -173,7 +183,11 @@ def _check_input(model: keras.Model, batch: np.ndarray) -> None:
 
 
 def forward(
-    model: str | keras.Model, image: np.ndarray, layers: Sequence[str] | None = None
+    model: str | keras.Model,
+    image: np.ndarray,
+    layers: Sequence[str] | None = None,
+    *,
+    inputs_of: Sequence[str] = (),
 ) -> Forward:
     """One forward pass that returns the outputs of the chosen layers and the model's output.
 
@@ -183,6 +197,8 @@ def forward(
         image: one image (H, W[, C]) or a batch (N, H, W, C), as `cnnviz.images.load_image`
             returns them for a name; already model-ready for a bare keras.Model.
         layers: layer paths ("name" or "base/name"); None means `default_layers(model)`.
+        inputs_of: layer paths whose inputs (what the layer reads) to return as well, in
+            `Forward.layer_inputs`, from the same pass.
 
     Returns:
         A `Forward` with one array per layer (batch axis dropped for a single image).
@@ -203,11 +219,18 @@ def forward(
     single = np.ndim(image) < 4 and len(batch) == 1
     _check_input(net, batch)
     # One compiled call computes every requested layer and the model's output together.
-    outputs = _extractor(net, paths)(tf.constant(batch))
+    reads = tuple(inputs_of)
+    outputs = _extractor(net, paths, reads)(tf.constant(batch))
     arrays = [np.asarray(t) for t in outputs]
     if single:
         arrays = [a[0] for a in arrays]
-    return Forward(maps=dict(zip(paths, arrays[:-1], strict=True)), output=arrays[-1], inputs=batch)
+    n = len(paths)
+    return Forward(
+        maps=dict(zip(paths, arrays[:n], strict=True)),
+        output=arrays[-1],
+        inputs=batch,
+        layer_inputs=dict(zip(reads, arrays[n:-1], strict=True)),
+    )
 
 
 def activations(
