@@ -513,7 +513,7 @@ def network_overview(
             tallest = max(tallest, len(shown))
             label = f"{html.escape(title)}<br>{out.shape[0]}×{out.shape[1]}×{out.shape[2]}"
             if out.shape[2] > len(shown):
-                label += f"<br>{len(shown)} strongest of {out.shape[2]}"
+                label += f"<br>top {len(shown)}/{out.shape[2]}"
             column_title(ci, label, kind)
         else:
             # A vector: one thin strip as tall as the tallest map column, unit 0 at the top.
@@ -569,15 +569,16 @@ def network_overview(
         traces.append(
             {"type": "bar", "orientation": "h", "x": p, "y": names, "xaxis": "x2", "yaxis": "y2",
              "marker": {"color": [_HIGHLIGHT_COLOUR if i == top else "#7f7f7f" for i in range(len(p))]},
-             "text": [f"{v:.0%}" for v in p], "textposition": "outside",
+             "text": [f"{v:.0%}" for v in p], "textposition": "outside", "cliponaxis": False,
              "customdata": [[len(columns), i] for i in range(len(p))],
              "hovertemplate": "%{y}: %{x:.2%}<extra>click to explain</extra>", "showlegend": False}
         )  # fmt: skip
-        layout["xaxis2"] = {"domain": [0.86, 1.0], "range": [0, 1.25], "showticklabels": False,
+        layout["xaxis2"] = {"domain": [0.86, 1.0], "range": [0, 1.4], "showticklabels": False,
                             "showgrid": False, "anchor": "y2"}  # fmt: skip
         layout["yaxis2"] = {
             "anchor": "x2",
             "autorange": "reversed",
+            "domain": [0.05, 0.95],
             "tickfont": {"size": 18 if big else 12},
         }
     fig = go.Figure(data=traces, layout=layout)

@@ -69,7 +69,7 @@ def _layers_png(views: list[network.LayerView]) -> np.ndarray:
 
 def live() -> None:
     """Picture -> model input -> overview and prediction -> one unit. A stroke reruns only this."""
-    left, right = st.columns([1, 3], gap="large")
+    left, right = st.columns([1.15, 3], gap="medium")
     with left:
         img, img_name = image_picker(
             P,
@@ -96,7 +96,7 @@ def live() -> None:
             st.image(
                 grids.tile_maps([shown], 1) if seen.shape[-1] == 1 else shown,
                 caption=f"What the model reads: {seen.shape[1]}×{seen.shape[0]}",
-                width=140,
+                width=112,
             )
         with c2:
             if probs is not None:
