@@ -39,7 +39,7 @@ _SOURCE_LABELS = {
     "draw": "Draw",
     "camera": "Camera",
 }
-CANVAS_PX = 280  # ten canvas pixels per MNIST pixel
+CANVAS_PX = 240  # fits the picker column of a 1440-pixel-wide window
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
