@@ -297,13 +297,15 @@ def fit_image(
     """The image to give the library for this model, and a note on what was done to it.
 
     A registry model (a name) brings its own preprocessing (`models.resolve`), so the image
-    passes unchanged and the note says what that preprocessing will do. An uploaded or
+    passes unchanged and the note says what that preprocessing does. `models.prepare` keeps
+    the batch it made for the note, so the forward pass that follows in the same rerun does not
+    preprocess the image again. An uploaded or
     session-trained model is fed as it is (the library's rule for a bare keras.Model), so we
     only resize it to the model's input and match the channels; values stay 0–255 (the Train
     page's models rescale inside).
     """
     if isinstance(model, str):
-        return image, models.prepare_note(model, image)
+        return image, models.prepare(model, image)[1]
     h, w, c = info.input_shape
     steps = []
     if image.shape[:2] != (h, w):
