@@ -512,8 +512,6 @@ def network_overview(
                     )  # fmt: skip
             tallest = max(tallest, len(shown))
             label = f"{html.escape(title)}<br>{out.shape[0]}×{out.shape[1]}×{out.shape[2]}"
-            if out.shape[2] > len(shown):
-                label += f"<br>top {len(shown)}/{out.shape[2]}"
             column_title(ci, label, kind)
         else:
             # A vector: one thin strip as tall as the tallest map column, unit 0 at the top.

@@ -16,6 +16,9 @@ from cnnviz.ui.widgets import download_image, image_picker, safe_text
 P = "network"
 TILES = 8  # tiles per layer column: all channels up to this, else the strongest
 EXPLAINABLE = {"conv", "pooling", "dense", "activation"}
+# Layers that only rescale or regularise: hidden from the overview unless asked for, so the
+# columns that compute (conv, activation, pooling, dense) get the width on a projector.
+QUIET = {"preprocessing", "normalization", "dropout"}
 
 use_app_router()
 st.title("Network: watch every layer think")
@@ -92,9 +95,9 @@ def live() -> None:
             probs = models.to_probabilities(np.asarray(head.output)[None])[0]
         c1, c2 = st.columns(2)
         with c1:
-            shown = images.normalize(seen[..., 0] if seen.shape[-1] == 1 else seen)
+            picture = images.normalize(seen[..., 0] if seen.shape[-1] == 1 else seen)
             st.image(
-                grids.tile_maps([shown], 1) if seen.shape[-1] == 1 else shown,
+                grids.tile_maps([picture], 1) if seen.shape[-1] == 1 else picture,
                 caption=f"What the model reads: {seen.shape[1]}×{seen.shape[0]}",
                 width=112,
             )
@@ -120,8 +123,16 @@ def live() -> None:
                 "Layers as PNG", lambda: _layers_png(views), "layers.png", key=f"{P}.dl_layers"
             )
 
+    with right:
+        every = st.toggle(
+            "Show every layer",
+            key=f"{P}.every",
+            help="Also the layers that only rescale, normalise or drop out "
+            "(Rescaling, BatchNormalization, Dropout).",
+        )
+    shown = [v for v in views if every or v.kind not in QUIET] or views
     selected = None
-    layer_names = [v.name for v in views]
+    layer_names = [v.name for v in shown]
     if st.session_state.get(f"{P}.layer") in layer_names:
         selected = (
             layer_names.index(st.session_state[f"{P}.layer"]) + 1,
@@ -130,7 +141,7 @@ def live() -> None:
     with right:
         fig = grids.network_overview(
             seen,
-            [(v.name, v.kind, v.output, v.order) for v in views],
+            [(v.name, v.kind, v.output, v.order) for v in shown],
             probs,
             info.class_names if probs is not None else None,
             per_layer=TILES,
@@ -145,7 +156,7 @@ def live() -> None:
             "one colour range per layer: bright = strong. Hover a tile for its name; click it "
             "to explain it below."
         )
-    _pick_unit(views, event)
+    _pick_unit(shown, event)
     st.divider()
     drill_down(views, fed)
 
