@@ -440,6 +440,7 @@ def network_overview(
     shapes: list[dict] = []
     clicks = {"x": [], "y": [], "customdata": [], "text": []}
     tallest = 1
+    extent = 1.0  # the longest column, in tile heights (small tiles have relatively wider gaps)
 
     def column_title(ci: int, text: str, kind: str) -> None:
         annotations.append(
@@ -511,6 +512,7 @@ def network_overview(
                          "line": {"color": _HIGHLIGHT_COLOUR, "width": 4}}
                     )  # fmt: skip
             tallest = max(tallest, len(shown))
+            extent = max(extent, len(shown) * pitch)
             label = f"{html.escape(title)}<br>{out.shape[0]}×{out.shape[1]}×{out.shape[2]}"
             column_title(ci, label, kind)
         else:
@@ -536,7 +538,7 @@ def network_overview(
                      "line": {"color": _HIGHLIGHT_COLOUR, "width": 3}}
                 )  # fmt: skip
             column_title(ci, f"{html.escape(title)}<br>{n}", kind)
-    span = tallest * (1.0 + _TILE_GAP)
+    span = max(tallest * (1.0 + _TILE_GAP), extent)
     # The click targets: invisible markers, one per tile (heat maps cannot be selected).
     traces.append(
         {"type": "scatter", "mode": "markers", "x": clicks["x"], "y": clicks["y"],
@@ -575,6 +577,7 @@ def network_overview(
                             "showgrid": False, "anchor": "y2"}  # fmt: skip
         layout["yaxis2"] = {
             "anchor": "x2",
+            "type": "category",  # class names such as "0".."9" are labels, not numbers
             "autorange": "reversed",
             "domain": [0.05, 0.95],
             "tickfont": {"size": 18 if big else 12},
