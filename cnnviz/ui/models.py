@@ -35,6 +35,7 @@ __all__ = [
     "current_model",
     "register_session_model",
     "model_samples",
+    "model_generator",
     "fit_image",
     "default_model",
     "model_summary",
@@ -287,6 +288,24 @@ def _dataset_examples(kind: str, n: int = 6, seed: int = 7) -> list[np.ndarray]:
         return [np.repeat(im[..., None], 3, axis=2) for im in imgs]
     imgs, _, _ = datasets.shapes(n, seed=seed)
     return list(imgs)
+
+
+def _kind(info: models.ModelInfo) -> str | None:
+    shape = info.input_shape[:2]
+    return "digits" if shape == (28, 28) else "shapes" if shape == (64, 64) else None
+
+
+def model_generator(info: models.ModelInfo) -> Callable[[int], np.ndarray] | None:
+    """seed -> a new RGB uint8 picture like the model's training data (digits or shapes), for
+    the picker's "New generated picture"; None when the model is neither."""
+    from cnnviz import datasets  # noqa: PLC0415
+
+    kind = _kind(info)
+    if kind == "digits":
+        return lambda seed: np.repeat(datasets.digits(1, seed=seed)[0][0][..., None], 3, axis=2)
+    if kind == "shapes":
+        return lambda seed: datasets.shapes(1, seed=seed)[0][0]
+    return None
 
 
 def model_samples(info: models.ModelInfo) -> dict[str, Callable[[], np.ndarray]]:
