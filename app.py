@@ -49,10 +49,12 @@ sections = {
         ("steps.py", "Step by step", ":material/footprint:"),
     ),
     "Inside a CNN": _existing(
+        ("network.py", "Network", ":material/hub:"),
         ("architecture.py", "Architecture", ":material/account_tree:"),
         ("activations.py", "Activations", ":material/lightbulb:"),
         ("filters.py", "Filters", ":material/palette:"),
         ("gradcam.py", "Grad-CAM", ":material/local_fire_department:"),
+        ("neurons.py", "Neurons", ":material/hub:"),
     ),
     "Train": _existing(("train.py", "Train a CNN", ":material/model_training:")),
 }

@@ -6,6 +6,7 @@ import streamlit as st
 from cnnviz import activations, grids, images, layers, models
 from cnnviz.ui import cache, params
 from cnnviz.ui.honesty import familiarity_note
+from cnnviz.ui.model_input import model_input_view
 from cnnviz.ui.models import current_model, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import (
@@ -53,6 +54,7 @@ try:
     with st.spinner("Running the image through the network…"):
         fed, note = fit_image(model, info, img)
         result = cache.forward(model, fed)
+        models.check_finite(result.output)  # a NaN answer gets a message, never a NaN bar
         net, _ = models.resolve(model)
         # The prediction comes from the same cached pass; no second forward pass for it.
         top5 = []
@@ -90,6 +92,7 @@ def remember_layer() -> None:
 with left:
     if note:
         st.caption(f"ℹ️ {safe_text(note, 300)}")
+    model_input_view(model, img, key=f"{P}.model_input")
     if top5:
         st.markdown(f"**{safe_text(info.name)} thinks this is:**")
         for label, p in top5:

@@ -8,6 +8,7 @@ from cnnviz import activations, cam, datasets, figures, grids, images, layers, m
 from cnnviz.ui import params
 from cnnviz.ui.cache import image_key, model_key
 from cnnviz.ui.honesty import familiarity_note
+from cnnviz.ui.model_input import model_input_view
 from cnnviz.ui.models import current_model, fit_image
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
@@ -98,6 +99,8 @@ with left:
         img_name = f"{family} picture #{int(seed)}"
     else:
         img, img_name = image_picker(P)
+    if not model_input_view(model, img, key=f"{P}.model_input"):
+        st.stop()
     img, note = fit_image(model, info, img)
     if note:
         st.caption(f"ℹ️ The model sees this image {safe_text(note, 300)}.")
@@ -158,6 +161,7 @@ def explain(method: str, class_index: int | None, layer: str | None, **options) 
 # --------------------------------------------------------------------------------------------
 try:
     first = explain("gradcam", None, convs[-1])
+    models.check_finite(first.probabilities)  # a NaN answer gets a message, never a NaN bar
 except ValueError as err:
     st.error(str(err))
     st.stop()

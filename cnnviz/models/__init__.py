@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from cnnviz.models.applications import load_imagenet
 from cnnviz.models.errors import (
+    BlankImage,
     ModelError,
     ModelInfo,
     ModelOutputNotFinite,
@@ -63,6 +64,7 @@ from cnnviz.models.familiarity import (
 from cnnviz.models.loading import load, random_variant
 from cnnviz.models.preprocess import (
     check_finite,
+    fit_picture,
     info,
     predict,
     prepare,
@@ -84,12 +86,20 @@ from cnnviz.models.registry import (
     title,
 )
 from cnnviz.models.summary import shape_flow, summary, totals
-from cnnviz.models.upload import MAX_PARAMS, MAX_UPLOAD_BYTES, load_uploaded
+from cnnviz.models.upload import (
+    CAPS,
+    MAX_PARAMS,
+    MAX_UPLOAD_BYTES,
+    UploadCaps,
+    check_activations,
+    load_uploaded,
+)
 
 __all__ = [
     "ModelError",
     "ModelRejected",
     "ModelUnavailable",
+    "BlankImage",
     "ModelOutputNotFinite",
     "ModelInfo",
     "ASSETS",
@@ -109,6 +119,7 @@ __all__ = [
     "prepare_note",
     "predict",
     "check_finite",
+    "fit_picture",
     "to_probabilities",
     "top_k",
     "LECTURE_PARAMS",
@@ -116,6 +127,9 @@ __all__ = [
     "MAX_PARAMS",
     "MAX_UPLOAD_BYTES",
     "load_uploaded",
+    "CAPS",
+    "UploadCaps",
+    "check_activations",
     "summary",
     "totals",
     "shape_flow",
