@@ -80,18 +80,33 @@ def test_real_drawings_and_handwriting_are_rarely_flagged(builtin):
     assert fam.unfamiliar(builtin, _real(builtin)).mean() <= 0.10
 
 
+def _photo_familiarity(name: str) -> np.ndarray:
+    # One at a time: a picture the preprocessing refuses (digits: a blank, low-contrast
+    # crop raises BlankImage) never reaches the model, so it has no familiarity.
+    from cnnviz import models
+
+    out = []
+    for photo in evaldata.photo_crops(200, seed=11):
+        try:
+            out.append(fam.familiarity(name, photo)[0])
+        except models.ModelError:
+            continue
+    assert len(out) >= 100
+    return np.array(out)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="Issue 14 asks >= 90 % of photo crops flagged; penultimate-layer Mahalanobis alone "
-    "flags about 55 % (shapes) and 7 % (digits) at the 1 % threshold. Strict: turns red when met.",
+    "flags about 49 % (shapes) and 7 % (issue-8 digits) at the 1 % threshold. Strict: turns red when met.",
 )
 def test_photo_crops_are_flagged(builtin):
-    assert fam.unfamiliar(builtin, evaldata.photo_crops(200, seed=11)).mean() >= 0.9
+    assert np.mean(_photo_familiarity(builtin) < fam.stats_for(builtin).threshold) >= 0.9
 
 
 def test_photo_crops_are_less_familiar_than_drawings(builtin):
     # What the flag does achieve: photos sit far lower than typical pictures.
-    photos = fam.familiarity(builtin, evaldata.photo_crops(200, seed=11))
+    photos = _photo_familiarity(builtin)
     typical = fam.familiarity(builtin, _fresh(builtin, 200))
     assert np.median(photos) < 0.1 < np.median(typical)
 
