@@ -37,6 +37,7 @@ def map_grid(
     label: str = "Grid as PNG",
     cols: int = 8,
     choose_cols: bool = False,
+    tiles: int | None = None,
     shared_scale: bool = False,
     marked: Sequence[bool] | None = None,
     highlight: int | None = None,
@@ -57,13 +58,17 @@ def map_grid(
         cols: tiles per row (the default of the control when `choose_cols`).
         choose_cols: show a "Tiles per row" control. Fewer tiles per row give larger tiles:
             the cells grow (and are shrunk less) in proportion, so they stay square.
+        tiles: tiles per row chosen elsewhere (the value another `map_grid` returned), so two
+            grids of the same items line up; sized like a choice.
         max_side, cell_px: cell sizes at `cols` tiles per row.
 
     Returns:
         The number of tiles per row used.
     """
     n = _count(maps)
-    if choose_cols and n > 1:
+    if tiles is not None:
+        chosen = tiles
+    elif choose_cols and n > 1:
         default = min(COLS_CHOICES, key=lambda c: abs(c - min(cols, n)))
         chosen = st.select_slider(
             "Tiles per row",
