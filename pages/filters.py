@@ -5,6 +5,7 @@ import streamlit as st
 
 from cnnviz import featureviz, figures, grids, layers, models
 from cnnviz.ui import featureviz_cache, params
+from cnnviz.ui.choices import fresh_choice
 from cnnviz.ui.models import current_model
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
@@ -352,8 +353,15 @@ with tab_ascent:
                 "Plain grid as PNG", lambda: grid_png(p_images, 8), "plain.png", key=f"{P}.dl_plain"
             )
 
-        # One picture large: the student chooses which.
-        pick(f"{P}.large", list(range(len(wanted))), 0)
+        # One picture large: the student chooses which. Its labels carry this run's scores, so
+        # the choice restarts for another layer or objective and is relabelled for new scores.
+        fresh_choice(
+            f"{P}.large",
+            list(range(len(wanted))),
+            0,
+            reset_on=(objective, layer, tuple(wanted)),
+            refresh_on=tuple(f"{s:.3g}" for s in scores),
+        )
         large = st.selectbox(
             "Look closer at",
             list(range(len(wanted))),
