@@ -6,6 +6,7 @@ import streamlit as st
 from cnnviz import featureviz, figures, grids, layers, models
 from cnnviz.ui import featureviz_cache, params
 from cnnviz.ui.choices import fresh_choice
+from cnnviz.ui.mapgrid import map_grid
 from cnnviz.ui.models import current_model
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
@@ -475,11 +476,17 @@ with tab_weights:
         )
     with k_right:
         maps = kernels[int(k_filter), :shown]
-        st.plotly_chart(
-            grids.channel_grid(
-                maps, [f"in {i}" for i in range(shown)], shared_scale=True, cols=8, cell_px=80
-            ),
+        map_grid(
+            maps,
+            [f"in {i}" for i in range(shown)],
+            choose_cols=True,
+            shared_scale=True,
+            cols=8,
+            cell_px=80,
             key=f"{P}.k_grid",
+            label="This filter's weights as PNG",
+            file_name="kernel.png",
+            download_key=f"{P}.dl_k_png",
         )
         download_array(
             "This filter's weights as NPY", kernels[int(k_filter)], "kernel.npy", key=f"{P}.dl_k"

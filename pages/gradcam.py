@@ -18,11 +18,12 @@ use_app_router()
 LINK = {
     "sample": params.Choice("gradcam.sample", images.sample_names()),
     "layer": params.Text("gradcam.layer"),
-    "class": params.Int("gradcam.class", 0, 9999),
+    "class": params.Int("gradcam.class", -1, 9999),  # -1: the top-1 class
     "method": params.Choice("gradcam.method", list(cam.METHODS)),
 }
 params.bind(LINK, prefix="gradcam")
 P = "gradcam"
+TOP1 = -1  # "Explain the class": the network's own answer
 # Colour maps for the overlay: perceptually uniform and colour-blind safe first; "jet" (the
 # seed's choice) last, with a warning in its label.
 COLORMAPS = {
@@ -151,16 +152,19 @@ with left:
         st.progress(float(np.clip(p, 0.0, 1.0)), text=f"{safe_text(label)}: {p:.1%}")
     top1 = int(np.argmax(probs))
     # Always a class of this model: back to top-1 for a new model, relabelled for a new image.
-    class_options = [None, *range(len(names))]
-    fresh_choice(f"{P}.class", class_options, None, reset_on=mkey, refresh_on=(ikey, top1))
-    class_index = st.selectbox(
+    # Top-1 is the option TOP1 (-1), not None: Streamlit stores None as "nothing chosen", and
+    # the box would then show "Choose an option".
+    class_options = [TOP1, *range(len(names))]
+    fresh_choice(f"{P}.class", class_options, TOP1, reset_on=mkey, refresh_on=(ikey, top1))
+    chosen_class = st.selectbox(
         "Explain the class",
         class_options,
-        format_func=lambda c: f"top-1: {names[top1]}" if c is None else f"{c}: {names[c]}",
+        format_func=lambda c: f"top-1: {names[top1]}" if c == TOP1 else f"{c}: {names[c]}",
         key=f"{P}.class",
         help="Any class, by name. A class the network does not see may give an empty map: "
         "that is an honest answer, not a bug.",
     )
+    class_index = None if chosen_class == TOP1 else int(chosen_class)
     layer = st.selectbox(
         "Layer",
         spatial,
