@@ -11,8 +11,8 @@ This module does that for any Sequential, Functional or nested model:
 - `activations(model, image)` runs ONE forward pass through an extraction model built by
   `cnnviz.layers.feature_model` (which reaches inside nested bases) and returns every
   requested layer's output, keyed by layer path ("conv1", "base/block1_conv1").
-- The extraction model is built and compiled once per (model, layer set) and kept in a small,
-  thread-safe cache: many browser sessions share one model, so building it per call would
+- The extraction model is built and compiled once per (model, layer set) and kept in the
+  shared, thread-safe `cnnviz.compiled` cache: many browser sessions share one model, so building it per call would
   waste seconds, and `model.predict` is not safe to call from several threads at once.
 - `channel_stats` gives each channel's mean, max and sparsity (fraction of exact zeros).
 
@@ -22,9 +22,6 @@ The shared model is never changed: the extraction model only reads its layers.
 from __future__ import annotations
 
 import io
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -32,8 +29,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cnnviz import compiled, models
 from cnnviz import layers as layer_tools
-from cnnviz import models
 
 __all__ = [
     "ActivationError",
@@ -65,10 +62,6 @@ MAP_LAYER_TYPES: frozenset[str] = frozenset(
         "ELU",
     }
 )
-
-# How many extraction functions to keep. Each holds only references to the shared layers (no
-# copies of weights), so the bound is about tracing time, not memory.
-_CACHE_SIZE = 32
 
 
 class ActivationError(ValueError):
@@ -107,54 +100,24 @@ def default_layers(model: keras.Model) -> list[str]:
     ]
 
 
-# --------------------------------------------------------------------------------------------
-# The extraction cache: (model, layer set) -> compiled function. Keyed by id(model) with a weak
-# reference beside it: a dead model's id can be reused by a new object, so a hit counts only
-# when the weak reference still points at the very same model, and a finaliser drops a dead
-# model's entries at once.
-# --------------------------------------------------------------------------------------------
-
-_LOCK = threading.RLock()  # re-entrant: a weakref callback may fire while this thread holds it
-_CACHE: OrderedDict[tuple[int, tuple[str, ...]], tuple[weakref.ref, Callable]] = OrderedDict()
-
-
-def _forget(model_id: int) -> None:
-    with _LOCK:
-        for key in [k for k in _CACHE if k[0] == model_id]:
-            del _CACHE[key]
-
-
-def _forget_on_death(model_id: int) -> Callable[[weakref.ref], None]:
-    # The weak reference's callback: drop the dead model's entries so its layers can be freed.
-    return lambda _ref: _forget(model_id)
-
-
 def clear_cache() -> None:
     """Drop every cached extraction function (tests and memory pressure)."""
-    with _LOCK:
-        _CACHE.clear()
+    compiled.clear("activations")
 
 
 def _extractor(model: keras.Model, paths: tuple[str, ...]) -> Callable:
-    """The compiled function image batch -> [outputs of paths..., model output], built once."""
-    key = (id(model), paths)
-    with _LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None and hit[0]() is model:
-            _CACHE.move_to_end(key)
-            return hit[1]
-        # Build while holding the lock: two sessions asking for the same layers build it once,
-        # and Keras never records call nodes on the shared layers from two threads at a time.
+    """The compiled function image batch -> [outputs of paths..., model output], built once
+    per (model, layer set) and kept in `cnnviz.compiled` (weak on the model, thread-safe)."""
+
+    def build() -> Callable:
         extraction = layer_tools.feature_model(model, list(paths), include_output=True)
         # A compiled graph call, never model.predict (not thread-safe, and slow for one image);
         # reduce_retracing lets one trace serve every batch size.
-        fn = tf.function(
+        return tf.function(
             lambda x: extraction(x, training=False), reduce_retracing=True, autograph=False
         )
-        _CACHE[key] = (weakref.ref(model, _forget_on_death(id(model))), fn)
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-        return fn
+
+    return compiled.get(model, ("activations", paths), build)
 
 
 def _check_input(model: keras.Model, batch: np.ndarray) -> None:

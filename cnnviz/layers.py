@@ -9,6 +9,12 @@ no weights, activations or attributes are touched (Keras only records the new ca
 
 Paths: a top-level layer is addressed by its name ("conv1"); a layer inside a nested model by
 "base_name/layer_name" (any depth).
+
+This module is the ONE fence around Keras' private graph attributes (`_keras_history`,
+`_inbound_nodes`, `_run_through_graph`, `_functional`, ...): everything else in cnnviz walks
+the graph through its public helpers (`feature_model`, `output_layer`, `final_layer`,
+`inbound_layers`, `input_source`, `logits_head`), so a Keras upgrade that renames them breaks
+one file. tests/test_keras_fence.py fails if any other file reaches into them.
 """
 
 from __future__ import annotations
@@ -27,9 +33,19 @@ __all__ = [
     "conv_layer_paths",
     "last_conv_layer",
     "feature_model",
+    "output_layer",
+    "final_layer",
+    "inbound_layers",
+    "input_source",
+    "LogitsHead",
+    "logits_head",
 ]
 
 _CONV_TYPES = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose")
+
+# The private Keras 3 attributes this module reads (the fence test lists the same names).
+# A KerasTensor's `_keras_history` is (operation, node_index, tensor_index): the layer that
+# made it and which of that layer's calls. A layer's `_inbound_nodes` are its calls, in order.
 
 
 class LayerError(ValueError):
@@ -207,3 +223,139 @@ def _run_capturing(model: keras.Model, inputs, wanted: set[str], captured: dict,
         return out
 
     return graph._run_through_graph(inputs, call_fn=call)  # noqa: SLF001 - see module docstring
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the graph: which layer feeds which, and where the class scores are
+# --------------------------------------------------------------------------------------------
+
+
+def _history(tensor) -> tuple[keras.layers.Layer, int]:
+    """(layer that produced the tensor, index of that layer's call) in Keras' graph."""
+    try:
+        operation, node_index, _ = tensor._keras_history  # noqa: SLF001 - the fence
+    except (AttributeError, TypeError, ValueError) as err:
+        raise LayerError(
+            f"Expected a symbolic Keras tensor with a graph history. Received {type(tensor).__name__}."
+        ) from err
+    return operation, node_index
+
+
+def output_layer(model: keras.Model) -> keras.layers.Layer:
+    """The layer of `model`'s own graph that produces its (first) output.
+
+    A nested model is returned as it is (see `final_layer` to descend into it).
+    """
+    return _history(_graph(model).outputs[0])[0]
+
+
+def _final(model: keras.Model, prefix: str) -> tuple[keras.layers.Layer, int, str]:
+    layer, node_index = _history(_graph(model).outputs[0])
+    if _is_nested(layer):
+        return _final(layer, f"{prefix}{layer.name}/")
+    return layer, node_index, prefix
+
+
+def final_layer(model: keras.Model) -> tuple[str, keras.layers.Layer]:
+    """(path, layer) of the layer that produces the model's (first) output, nested bases included.
+
+    For `Sequential([base, Dense(...)])` it is the Dense; for a model that ends in a nested model,
+    the nested model's own final layer ("head/predictions").
+    """
+    layer, _, prefix = _final(model, "")
+    return f"{prefix}{layer.name}", layer
+
+
+def inbound_layers(layer: keras.layers.Layer, call: int = 0) -> list[keras.layers.Layer]:
+    """The layers whose outputs feed `layer`'s `call`-th call (its first by default), in order.
+
+    An input placeholder appears as its `keras.layers.InputLayer`. A layer that was never
+    called on symbolic tensors has no inbound layers: [].
+    """
+    nodes = getattr(layer, "_inbound_nodes", None) or []  # noqa: SLF001 - the fence
+    if call >= len(nodes):
+        return []
+    return [_history(t)[0] for t in nodes[call].input_tensors]
+
+
+def input_source(model: keras.Model, path: str) -> str | None:
+    """Path of the layer whose output feeds the layer at `path`; None for the model's input.
+
+    The input of a nested model is whatever feeds that nested model, so
+    `input_source(outer, "base/block1_conv1")` is the layer before "base" (or None).
+
+    Raises:
+        LayerError: no such layer, or a layer with several inputs (Add, Concatenate).
+    """
+    parts = path.split("/")
+    layer = get_layer(model, path)
+    sources = inbound_layers(layer)
+    if len(sources) != 1:
+        raise LayerError(
+            f"Expected layer {path!r} to have one input. Received a layer with {len(sources)}."
+        )
+    if not isinstance(sources[0], keras.layers.InputLayer):
+        return "/".join([*parts[:-1], sources[0].name])
+    return None if len(parts) == 1 else input_source(model, "/".join(parts[:-1]))
+
+
+def _squash_name(layer: keras.layers.Layer) -> str | None:
+    """ "softmax" or "sigmoid" when the layer ends in one, else None."""
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    name = getattr(getattr(layer, "activation", None), "__name__", None)
+    return name if name in ("softmax", "sigmoid") else None
+
+
+@dataclass(frozen=True)
+class LogitsHead:
+    """Where a classifier's pre-softmax scores are, read from its graph (never by changing it).
+
+    Attributes:
+        kind: "softmax" / "sigmoid": the final layer squashes; the logits are composed from the
+            output of `source` (`logits(source_output)`). "linear": the model's output already
+            is a score. "log": a squashing layer that cannot be undone exactly (its input is
+            the model input, or it is not a Dense/Softmax/Activation layer).
+        path: the final layer's path (see `final_layer`); layer: that layer.
+        source: for "softmax"/"sigmoid", the path of the layer that feeds the final one.
+        dense: the final Dense layer whose kernel and bias `logits` applies, or None when the
+            final layer is a bare Softmax/Activation (its input is the logits).
+    """
+
+    kind: str
+    path: str
+    layer: keras.layers.Layer
+    source: str | None = None
+    dense: keras.layers.Layer | None = None
+
+    def logits(self, source_output):
+        """Pre-softmax scores from the output of `source`: the last Dense without its activation."""
+        if self.dense is None:
+            return source_output
+        z = keras.ops.matmul(source_output, self.dense.kernel)
+        return z + self.dense.bias if self.dense.use_bias else z
+
+
+def logits_head(model: keras.Model) -> LogitsHead:
+    """How to get the logits of `model` without touching it (the keras.io recipe's
+    `model.layers[-1].activation = None` would change a shared model for every session).
+
+    The logits are the input of a final softmax/sigmoid: for a Dense(activation="softmax"),
+    its kernel and bias applied to its input; for a Softmax or Activation layer, its input.
+    """
+    last, node_index, prefix = _final(model, "")
+    path = f"{prefix}{last.name}"
+    squash = _squash_name(last)
+    if squash is None:
+        return LogitsHead("linear", path, last)
+    # The layer that makes the tensor feeding the final layer's call in this graph.
+    sources = inbound_layers(last, node_index)
+    dense_ok = isinstance(last, keras.layers.Dense) and len(last.kernel.shape) == 2
+    plain = isinstance(last, keras.layers.Activation | keras.layers.Softmax)
+    if len(sources) != 1 or isinstance(sources[0], keras.layers.InputLayer):
+        return LogitsHead("log", path, last)
+    if not (dense_ok or plain):
+        return LogitsHead("log", path, last)
+    return LogitsHead(
+        squash, path, last, source=f"{prefix}{sources[0].name}", dense=last if dense_ok else None
+    )

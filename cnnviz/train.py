@@ -59,6 +59,8 @@ from typing import Any
 
 import numpy as np
 
+from cnnviz.models.registry import BUILTINS
+
 __all__ = [
     "TrainError",
     "MODEL_DIR",
@@ -123,17 +125,9 @@ SPECS: dict[str, ModelSpec] = {
         architecture="cnnviz.architectures.mnist_cnn(head='flatten', rescale=True)",
         build=_build_digits,
         generator="digits",
-        input_shape=(28, 28, 1),
+        input_shape=BUILTINS["digits"].input_shape,
         last_conv_layer="conv3",
-        preprocessing={
-            "color": "gray",
-            "range": [0, 255],
-            "resize": [28, 28],
-            "invert_dark_on_light": True,
-            "rescaling": "inside the model (Rescaling 1/255)",
-            "note": "White digit on a black background, about 20×20 pixels centred in 28×28, "
-            "like MNIST; invert dark ink on light paper first.",
-        },
+        preprocessing=BUILTINS["digits"].card_preprocessing(),
         n_train=20_000,
         epochs=6,
         data_choices=("generated", "mnist", "fashion_mnist"),
@@ -144,16 +138,9 @@ SPECS: dict[str, ModelSpec] = {
         architecture="cnnviz.architectures.shapes_cnn(classes=8, rescale=True)",
         build=_build_shapes,
         generator="shapes",
-        input_shape=(64, 64, 3),
+        input_shape=BUILTINS["shapes"].input_shape,
         last_conv_layer="conv4",
-        preprocessing={
-            "color": "rgb",
-            "range": [0, 255],
-            "resize": [64, 64],
-            "invert_dark_on_light": False,
-            "rescaling": "inside the model (Rescaling 1/255)",
-            "note": "One object per picture, light on dark or dark on light.",
-        },
+        preprocessing=BUILTINS["shapes"].card_preprocessing(),
         n_train=10_000,
         # Batch norm + GAP: 99 % train accuracy by epoch 4 at this step size.
         epochs=6,
@@ -287,7 +274,7 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
 
     if data == "generated":
         gen = getattr(datasets, spec.generator)
-        classes = datasets.DIGIT_CLASSES if spec.generator == "digits" else datasets.SHAPE_CLASSES
+        classes = BUILTINS[spec.name].default_classes()
         heldout_seed = seed + HELDOUT_SEED_OFFSET
         x, y = gen(n_train, seed=seed)[:2]
         vx, vy = gen(spec.n_validation, seed=seed + 1)[:2]

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from cnnviz import featureviz, figures, grids, layers, models
+from cnnviz import featureviz, figures, grids, layers, models, weights
 from cnnviz.ui import featureviz_cache, params
 from cnnviz.ui.choices import fresh_choice
 from cnnviz.ui.mapgrid import map_grid
@@ -436,7 +436,7 @@ with tab_weights:
             help="One scale shows which kernels are strong; one per kernel shows every pattern.",
         )
     try:
-        tiles, first = featureviz.first_layer_weights(model, normalize=scale)
+        tiles, first = weights.first_layer_weights(model, normalize=scale)
     except ValueError as err:
         tiles, first = None, None
         st.info(str(err))
@@ -460,7 +460,7 @@ with tab_weights:
     with k_left:
         pick(f"{P}.k_layer", conv_paths, conv_paths[0])
         k_layer = st.selectbox("Layer", conv_paths, key=f"{P}.k_layer")
-        kernels = featureviz.conv_kernels(model, k_layer)  # (out, in, kh, kw)
+        kernels = weights.conv_kernels(model, k_layer)  # (out, in, kh, kw)
         k_filter = st.number_input(
             "Filter", 0, kernels.shape[0] - 1, 0, key=f"{P}.k_filter", help="Which output channel."
         )

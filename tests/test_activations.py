@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cnnviz import activations, datasets, grids, models
+from cnnviz import activations, compiled, datasets, grids, models
 from cnnviz.layers import LayerError
 
 
@@ -168,10 +168,10 @@ def test_a_dead_model_leaves_the_cache():
     model = keras.Model(i, keras.layers.Conv2D(2, 3, name="c")(i), name="temporary")
     activations.activations(model, np.zeros((8, 8, 1), np.float32))
     mid = id(model)
-    assert any(key[0] == mid for key in activations._CACHE)
+    assert any(key[0] == mid for key in compiled.entries())
     del model
     gc.collect()
-    assert not any(key[0] == mid for key in activations._CACHE)
+    assert not any(key[0] == mid for key in compiled.entries())
 
 
 def test_errors_say_what_was_expected(nets):

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnviz import cam, datasets, models
+from cnnviz.cam import base as cam_base
 from cnnviz.layers import LayerError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -337,11 +338,11 @@ def test_errors_say_what_was_expected(gap_model):
 def test_compiled_step_is_built_once_per_model_and_layer(kinds):
     seq, _, _, image = kinds
     cam.compute("gradcam", seq, image)
-    first = cam._explainer(seq, "c2")
+    first = cam_base.get_explainer(seq, "c2")
     cam.compute("gradcam++", seq, image)
-    assert cam._explainer(seq, "c2") is first
+    assert cam_base.get_explainer(seq, "c2") is first
     assert first.cam_step.experimental_get_tracing_count() == 1
-    assert cam._explainer(seq, "c1") is not first
+    assert cam_base.get_explainer(seq, "c1") is not first
 
 
 def test_concurrent_calls_agree(kinds):

@@ -13,6 +13,7 @@ from scipy import ndimage
 
 from cnnviz import datasets, layers, models
 from cnnviz import featureviz as fv
+from cnnviz.featureviz import feed
 
 
 def _conv_net(name: str, channels: int, *, fused: bool) -> keras.Model:
@@ -293,7 +294,7 @@ def test_probed_preprocessing_matches_vgg16_caffe_mode():
     def prep(x):
         return np.asarray(vgg16.preprocess_input(np.asarray(x, np.float32)))
 
-    a, b = fv._probe_affine(prep, 32, 32, 3)
+    a, b = feed._probe_affine(prep, 32, 32, 3)
     np.testing.assert_allclose(a, 255.0 * np.eye(3)[:, ::-1], atol=1e-3)
     np.testing.assert_allclose(b, [-103.939, -116.779, -123.68], atol=1e-3)
 
@@ -402,35 +403,6 @@ def test_transform_randomness_is_seeded():
 
 
 # --------------------------------------------------------------------------------------------
-# Weights
-# --------------------------------------------------------------------------------------------
-
-
-def test_conv_kernels_and_first_layer_tiles(net):
-    k = net.get_layer("c2").get_weights()[0]  # (3, 3, 6, 8)
-    out = fv.conv_kernels(net, "c2")
-    assert out.shape == (8, 6, 3, 3)
-    np.testing.assert_array_equal(out[5, 2], k[:, :, 2, 5])
-    tiles, path = fv.first_layer_weights(net)
-    k1 = net.get_layer("c1").get_weights()[0]  # (3, 3, 3, 6)
-    assert path == "c1" and tiles.shape == (6, 3, 3, 3)
-    np.testing.assert_allclose(tiles[4], 0.5 + 0.5 * k1[..., 4] / np.abs(k1).max(), rtol=1e-6)
-    each, _ = fv.first_layer_weights(net, normalize="each")
-    assert np.isclose(np.abs(each[4] - 0.5).max(), 0.5)
-
-
-def test_depthwise_kernels():
-    keras.utils.set_random_seed(1)
-    m = keras.Sequential(
-        [keras.Input((8, 8, 2)), keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw")]
-    )
-    k = m.get_layer("dw").get_weights()[0]  # (3, 3, 2, 2)
-    out = fv.conv_kernels(m, "dw")
-    assert out.shape == (4, 1, 3, 3)
-    np.testing.assert_array_equal(out[3, 0], k[:, :, 1, 1])  # input 1, multiplier 1
-
-
-# --------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------
 
@@ -446,8 +418,6 @@ def test_errors_say_what_was_expected(net):
         fv.visualize(net, "c2", [0], steps=1, param="wavelets")
     with pytest.raises(fv.FeatureVizError, match="Expected size"):
         fv.visualize(net, "c2", [0], steps=1, size=3)
-    with pytest.raises(fv.FeatureVizError, match="Expected a convolution layer"):
-        fv.conv_kernels(net, "gap")
     with pytest.raises(fv.FeatureVizError, match="Expected an optimiser"):
         fv.visualize(net, "c2", [0], steps=1, optimizer="warp-drive")
     headless = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(2, 3, name="k")])

@@ -9,9 +9,14 @@ from cnnviz.layers import (  # noqa: E402
     LayerError,
     conv_layer_paths,
     feature_model,
+    final_layer,
     get_layer,
+    inbound_layers,
+    input_source,
     last_conv_layer,
     list_layers,
+    logits_head,
+    output_layer,
 )
 
 
@@ -111,3 +116,84 @@ def test_loaded_sequential_features_are_on_the_gradient_path(tmp_path):
     grad = tape.gradient(score, conv)
     assert grad is not None  # the captured tensor feeds the output
     np.testing.assert_allclose(np.asarray(out), np.asarray(loaded(x)), atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# The graph helpers behind the Keras fence
+# --------------------------------------------------------------------------------------------
+
+
+def test_final_and_output_layer_of_flat_and_nested_models(models):
+    base, seq, fun, _ = models
+    for m in (seq, fun):
+        path, layer = final_layer(m)
+        assert path == "head" and layer is m.get_layer("head")
+        assert output_layer(m) is m.get_layer("head")
+    assert output_layer(base) is base.get_layer("c2")
+    # A model that ends in a nested model: the nested model at the top, its layer below.
+    i = keras.Input((16, 16, 3))
+    outer = keras.Model(i, base(i), name="ends_nested")
+    assert output_layer(outer) is base
+    path, layer = final_layer(outer)
+    assert path == "base/c2" and layer is base.get_layer("c2")
+
+
+def test_inbound_layers_follow_branches_and_inputs():
+    i = keras.Input((8, 8, 3), name="img")
+    a = keras.layers.Conv2D(2, 3, padding="same", name="a")(i)
+    b = keras.layers.Conv2D(2, 1, name="b")(i)
+    s = keras.layers.Add(name="sum")([a, b])
+    m = keras.Model(i, s)
+    assert [layer.name for layer in inbound_layers(m.get_layer("sum"))] == ["a", "b"]
+    (first,) = inbound_layers(m.get_layer("a"))
+    assert isinstance(first, keras.layers.InputLayer) and first.name == "img"
+    assert inbound_layers(keras.layers.Dense(2)) == []  # never called: no graph
+    with pytest.raises(LayerError, match="one input"):
+        input_source(m, "sum")
+
+
+def test_input_source_crosses_nested_model_borders(models):
+    _, seq, fun, _ = models
+    for m in (seq, fun):
+        assert input_source(m, "base/c2") == "base/p1"
+        assert input_source(m, "gap") == "base"
+        assert input_source(m, "head") == "gap"
+        # The base's first layer reads the base's input, which is the outer model's input.
+        assert input_source(m, "base/c1") is None
+
+
+def test_logits_head_of_a_softmax_dense_is_its_kernel_and_bias():
+    keras.utils.set_random_seed(2)
+    i = keras.Input((5,))
+    h = keras.layers.Dense(4, activation="relu", name="hidden")(i)
+    m = keras.Model(i, keras.layers.Dense(3, activation="softmax", name="probs")(h))
+    head = logits_head(m)
+    assert (head.kind, head.path, head.source) == ("softmax", "probs", "hidden")
+    x = np.random.default_rng(3).random((2, 4)).astype("float32")
+    kernel, bias = m.get_layer("probs").get_weights()
+    np.testing.assert_allclose(np.asarray(head.logits(x)), x @ kernel + bias, rtol=1e-5)
+
+
+def test_logits_head_kinds():
+    i = keras.Input((6,))
+    d = keras.layers.Dense(3, name="d")(i)
+    plain = keras.Model(i, keras.layers.Softmax(name="sm")(d))
+    head = logits_head(plain)
+    assert (head.kind, head.source, head.dense) == ("softmax", "d", None)
+    x = np.ones((1, 3), "float32")
+    np.testing.assert_array_equal(np.asarray(head.logits(x)), x)  # a Softmax's input is the logits
+    assert logits_head(keras.Model(i, d)).kind == "linear"
+    # A sigmoid straight on the input cannot be undone from a layer's output: log-probabilities.
+    assert logits_head(keras.Model(i, keras.layers.Activation("sigmoid")(i))).kind == "log"
+    # Inside a nested head, the source path carries the nested model's name.
+    inner_in = keras.Input((6,))
+    inner = keras.Model(
+        inner_in,
+        keras.layers.Dense(2, activation="sigmoid", name="p")(
+            keras.layers.Dense(4, name="h")(inner_in)
+        ),
+        name="top",
+    )
+    j = keras.Input((6,))
+    head = logits_head(keras.Model(j, inner(j)))
+    assert (head.kind, head.path, head.source) == ("sigmoid", "top/p", "top/h")

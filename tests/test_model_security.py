@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras")
 from keras.src.backend.common import global_state  # noqa: E402
 
 from cnnviz import models  # noqa: E402
-from cnnviz.models import ModelRejected, load_uploaded  # noqa: E402
+from cnnviz.models import ModelRejected, load_uploaded, upload  # noqa: E402
 
 
 @pytest.fixture
@@ -360,8 +360,8 @@ def test_config_parameter_count_equals_keras(tmp_path, canary):
     # The pre-load count (from the config only) against Keras' own count of the built model.
     for model in _zoo():
         config = json.loads(_members(_save(model, tmp_path, f"{model.name}.keras"))["config.json"])
-        models._check_config(config)
-        assert models._count_config_params(config) == model.count_params(), model.name
+        upload._check_config(config)
+        assert upload._count_config_params(config) == model.count_params(), model.name
 
 
 # -------------------------------------------------------------------------- clean uploads

@@ -13,6 +13,7 @@ from scipy.special import softmax
 keras = pytest.importorskip("keras")
 
 from cnnviz import datasets, models  # noqa: E402
+from cnnviz.models import applications, loading  # noqa: E402
 
 # Seed 003's slides (and seed 001's CIFAR network): these numbers must match exactly.
 LECTURE_COUNTS = {
@@ -357,11 +358,11 @@ def offline(monkeypatch, tmp_path):
 
     monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))
     # Forget what this process already knows about downloads.
-    monkeypatch.setattr(models, "_cache", collections.OrderedDict())
-    monkeypatch.setattr(models, "_failed", {})
-    monkeypatch.setattr(models, "_status", {})
-    monkeypatch.setattr(models, "_class_index", None)
-    monkeypatch.setattr(models, "_class_index_failed_at", None)
+    monkeypatch.setattr(loading, "_cache", collections.OrderedDict())
+    monkeypatch.setattr(applications, "_failed", {})
+    monkeypatch.setattr(loading, "_status", {})
+    monkeypatch.setattr(applications, "_class_index", None)
+    monkeypatch.setattr(applications, "_class_index_failed_at", None)
     return seen, tmp_path
 
 
@@ -378,7 +379,7 @@ def test_imagenet_offline_gives_a_clear_message(offline):
         in msg
     )
     # The download went through the (mocked) network with a finite timeout: it cannot hang.
-    assert seen and all(t == models._NET_TIMEOUT_S for t in seen)
+    assert seen and all(t == applications._NET_TIMEOUT_S for t in seen)
     assert socket.getdefaulttimeout() is None
     assert isinstance(err.value, ValueError)
 
@@ -396,3 +397,69 @@ def test_imagenet_offline_falls_back_to_random_weights(offline):
     assert probs.shape == (1, 1000)
     np.testing.assert_allclose(probs.sum(), 1, atol=1e-4)
     assert len(models.top_k("mobilenet_v2", probs[0], k=3)) == 3
+
+
+# ------------------------------------------------------------------ one source of truth
+
+
+@pytest.mark.parametrize("name", ["digits", "shapes"])
+def test_builtin_facts_have_one_source(name):
+    from cnnviz import train
+
+    facts = models.BUILTINS[name]
+    spec = train.SPECS[name]
+    # The trainer reads the registry's facts, and the shipped card agrees with both.
+    assert spec.input_shape == facts.input_shape == models.info(name).input_shape
+    assert spec.preprocessing == facts.card_preprocessing()
+    card = json.loads((models.ASSETS / f"{name}.json").read_text())
+    assert card["preprocessing"] == facts.card_preprocessing()
+    assert card["input_shape"] == list(facts.input_shape)
+    assert card["classes"] == facts.default_classes() == models.info(name).class_names
+
+
+def test_prepare_returns_the_batch_and_its_note_from_one_pass():
+    photo = np.random.default_rng(5).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    batch, note = models.prepare("digits", photo)
+    _, prep = models.resolve("digits")
+    np.testing.assert_array_equal(batch, prep(photo))
+    assert (
+        note == models.prepare_note("digits", photo) == "resized 30×40 → 28×28, converted to gray"
+    )
+    raw, none = models.prepare(keras.Sequential([keras.Input((8, 8, 3))]), photo[:8, :8])
+    assert raw.shape == (1, 8, 8, 3) and raw.dtype == np.float32 and none is None
+
+
+def test_the_package_keeps_every_public_name():
+    import importlib
+
+    # `import cnnviz.models.summary as m` would give the function (the package attribute):
+    # the module is reached through sys.modules.
+    summary_module = importlib.import_module("cnnviz.models.summary")
+    for name in models.__all__:
+        assert hasattr(models, name), name
+    # The `summary` function, not its module, is what `models.summary` means.
+    assert callable(models.summary) and models.summary is summary_module.summary
+
+
+def test_an_image_is_preprocessed_once_for_its_note_and_its_prediction(monkeypatch):
+    from cnnviz.models import preprocess
+
+    calls = []
+    real = preprocess._preprocess
+
+    def counting(entry, images):
+        calls.append(entry.name)
+        return real(entry, images)
+
+    monkeypatch.setattr(preprocess, "_preprocess", counting)
+    photo = np.random.default_rng(11).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    _, note = models.prepare("shapes", photo)
+    probs = models.predict("shapes", photo)
+    assert note and calls == ["shapes"]
+    # The stored batch is handed out as a copy: changing it changes nothing stored.
+    batch, _ = models.prepare("shapes", photo)
+    batch[:] = 0
+    np.testing.assert_allclose(models.predict("shapes", photo), probs)
+    assert calls == ["shapes"]
+    models.prepare("shapes", 255 - photo)
+    assert calls == ["shapes", "shapes"]

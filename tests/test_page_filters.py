@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnnviz import featureviz, models
+from cnnviz import featureviz, models, weights
 from cnnviz.ui import featureviz_cache
 
 PAGE = Path(__file__).resolve().parents[1] / "pages" / "filters.py"
@@ -192,7 +192,7 @@ def test_weights_tab_shows_first_layer_tiles_and_any_layer_kernels(counted):
     at.run()
     _ok(at)
     net, _ = models.resolve("shapes")
-    kernels = featureviz.conv_kernels("shapes", "conv2")
+    kernels = weights.conv_kernels("shapes", "conv2")
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     grid = charts[-1]
     assert len(grid["data"]) == 16  # conv2 reads the 16 channels of conv1

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import streamlit as st
 
-from cnnviz import images, models
+from cnnviz import images, models, prefetch
 from cnnviz.ui import params
 from cnnviz.ui.widgets import md_code
 
@@ -41,6 +41,7 @@ KEY = "model.name"
 _SESSION = "model._session_models"  # {name: keras.Model} trained on the Train page
 _SESSION_CLASSES = "model._session_classes"  # {name: [class names]} of those models
 _UPLOAD = "model._uploaded"  # (file name, sha256, keras.Model) of this session's upload
+_IMAGENET = frozenset(models.imagenet_names())
 _UPLOAD_PREFIX = "upload"
 _SESSION_PREFIX = "session:"
 
@@ -104,6 +105,10 @@ def _label(value: str) -> str:
         return f"Uploaded: {_short(st.session_state[_UPLOAD][0])}"
     if value.startswith(_SESSION_PREFIX):
         return f"Trained here: {_short(value.removeprefix(_SESSION_PREFIX))}"
+    if value in _IMAGENET:
+        # Which ImageNet models work in a hall without Wi-Fi (see `python -m cnnviz.prefetch`).
+        ready = prefetch.ready_offline(value)
+        return f"{models.title(value)} ({'ready offline' if ready else 'downloads when online'})"
     return models.title(value)
 
 
@@ -278,13 +283,15 @@ def fit_image(
     """The image to give the library for this model, and a note on what was done to it.
 
     A registry model (a name) brings its own preprocessing (`models.resolve`), so the image
-    passes unchanged and the note says what that preprocessing will do. An uploaded or
+    passes unchanged and the note says what that preprocessing does. `models.prepare` keeps
+    the batch it made for the note, so the forward pass that follows in the same rerun does not
+    preprocess the image again. An uploaded or
     session-trained model is fed as it is (the library's rule for a bare keras.Model), so we
     only resize it to the model's input and match the channels; values stay 0–255 (the Train
     page's models rescale inside).
     """
     if isinstance(model, str):
-        return image, models.prepare_note(model, image)
+        return image, models.prepare(model, image)[1]
     h, w, c = info.input_shape
     steps = []
     if image.shape[:2] != (h, w):
