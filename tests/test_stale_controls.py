@@ -52,8 +52,7 @@ def test_gradcam_class_is_always_a_class_of_the_current_model():
     assert_clean(at)
     box = at.selectbox(key="gradcam.class")
     assert (
-        box.value == -1
-        and _shown(box).removeprefix("top-1: ") in models.info("shapes").class_names
+        box.value == -1 and _shown(box).removeprefix("top-1: ") in models.info("shapes").class_names
     )
 
 
