@@ -13,6 +13,7 @@ uploaded .keras model) or "session:NAME" (a model trained on the Train page).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Callable
 
@@ -99,10 +100,10 @@ def _options() -> list[str]:
     return base + extra
 
 
-def _label(value: str) -> str:
+def _label(value: str, upload_name: str = "") -> str:
     if value == _UPLOAD_PREFIX:
         # Select-box labels are plain text (not Markdown or HTML): shorten, do not escape.
-        return f"Uploaded: {_short(st.session_state[_UPLOAD][0])}"
+        return f"Uploaded: {_short(upload_name)}"
     if value.startswith(_SESSION_PREFIX):
         return f"Trained here: {_short(value.removeprefix(_SESSION_PREFIX))}"
     if value in _IMAGENET:
@@ -179,7 +180,11 @@ def model_picker() -> str:
             "Network",
             options,
             key="model.picker",
-            format_func=_label,
+            # The upload's name is bound now: a format_func must not read session_state, which
+            # AppTest (and any caller outside the script run) does not have.
+            format_func=functools.partial(
+                _label, upload_name=(st.session_state.get(_UPLOAD) or ("",))[0]
+            ),
             on_change=remember,
             help="Built-ins were trained by this project (offline). Lecture models are the "
             "seeds' architectures with random weights. ImageNet models download their weights "
