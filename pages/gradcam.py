@@ -9,6 +9,7 @@ from cnnviz.ui.cache import image_key, model_key
 from cnnviz.ui.choices import fresh_choice
 from cnnviz.ui.mapgrid import map_grid
 from cnnviz.ui.memo import SessionMemo, progress_bar
+from cnnviz.ui.model_input import model_input_view
 from cnnviz.ui.models import current_model, fit_image
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
@@ -99,6 +100,8 @@ with left:
         img_name = f"{family} picture #{int(seed)}"
     else:
         img, img_name = image_picker(P)
+    if not model_input_view(model, img, key=f"{P}.model_input"):
+        st.stop()
     img, note = fit_image(model, info, img)
     if note:
         st.caption(f"ℹ️ The model sees this image {safe_text(note, 300)}.")
