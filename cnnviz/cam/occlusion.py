@@ -76,16 +76,15 @@ def _sensitivity(
     p0 = np.asarray(explainer.probabilities(tf.constant(to_model(image[None]))))[0]
     if class_index < 0:
         class_index = int(np.argmax(p0))
-    corners = [
-        (t, l) for t in patch_positions(h, patch, stride) for l in patch_positions(w, patch, stride)
-    ]  # noqa: E741
+    rows, cols = patch_positions(h, patch, stride), patch_positions(w, patch, stride)
+    corners = [(top, left) for top in rows for left in cols]
     drops = np.empty(len(corners))
     for start in range(0, len(corners), batch_size):
         chunk = corners[start : start + batch_size]
         # One occluded copy of the picture per patch position, in the picture's own pixels.
         batch = np.repeat(image[None], len(chunk), axis=0)
-        for i, (t, l) in enumerate(chunk):  # noqa: E741
-            batch[i, t : t + patch, l : l + patch] = value
+        for i, (top, left) in enumerate(chunk):
+            batch[i, top : top + patch, left : left + patch] = value
         probs = np.asarray(explainer.probabilities(tf.constant(to_model(batch))))
         # How much covering this square lowers the class's probability.
         drops[start : start + len(chunk)] = p0[class_index] - probs[:, class_index]
@@ -94,9 +93,9 @@ def _sensitivity(
     # Each pixel: the average drop over the patches that cover it (0 where none does).
     total = np.zeros((h, w))
     count = np.zeros((h, w))
-    for (t, l), d in zip(corners, drops, strict=True):  # noqa: E741
-        total[t : t + patch, l : l + patch] += d
-        count[t : t + patch, l : l + patch] += 1
+    for (top, left), d in zip(corners, drops, strict=True):
+        total[top : top + patch, left : left + patch] += d
+        count[top : top + patch, left : left + patch] += 1
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0), p0, class_index
 
 
