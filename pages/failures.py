@@ -304,12 +304,18 @@ with guided_tab:
         gb, gc = (results[m].stages[-1].spearman for m in ("guided_backprop", "gradcam"))
         gb = 0.0 if gb is None else gb
         gc = 0.0 if gc is None else gc
+        verdict = (
+            "It stays close to its original map while every weight is random: like Adebayo "
+            "et al. (2018) found on ImageNet networks, the map is drawn by the picture's edges "
+            "more than by what the network learned."
+            if gb >= 0.5
+            else "Here it does change once the weights are random, unlike the ImageNet "
+            "networks of Adebayo et al. (2018): on this small network the map depends on the "
+            "weights too. Try a few seeds before you trust either method."
+        )
         st.info(
             f"On this picture guided backprop keeps a rank correlation of {gb:.2f} with its "
-            f"original map once every weight is random, Grad-CAM {gc:.2f}. The closer to 1, the "
-            "more the map is drawn by the picture's edges rather than by what the network "
-            "learned; on our small networks the numbers vary a lot from picture to picture, "
-            "so try a few seeds before you trust either."
+            f"original map once every weight is random, Grad-CAM {gc:.2f}. {verdict}"
         )
 
 # -- adversarial lab -----------------------------------------------------------------------------
@@ -347,8 +353,14 @@ with scene_tab:
         with cols[0]:
             download_image("Download the scene", img, "scene.png", key=f"{P}.dl_scene")
         with st.status("Grad-CAM for each shape…") as status:
-            for col, lab in zip(cols[1:], labels, strict=True):
+            for col, lab, mask in zip(cols[1:], labels, masks, strict=True):
                 heat = gradcam(img, int(lab))
+                peak = np.unravel_index(np.argmax(heat), heat.shape)
+                on = bool(mask[peak])
+                col.caption(
+                    f"Brightest point {'on' if on else 'NOT on'} the {classes[int(lab)]}"
+                    + ("." if on else ": the map for this class looks elsewhere.")
+                )
                 over = images.overlay(img, heat)
                 col.image(
                     big(over),

@@ -81,9 +81,10 @@ class GuidedBackprop(_ReluSwap):
     explanation = (
         "Guided backprop is the plain gradient with one change: at every ReLU, only positive "
         "gradients flowing back through positive activations are let through. The maps look "
-        "sharp and clean, like an edge drawing of the object. But Adebayo et al. (2018) showed "
-        "they barely change when the network's weights are scrambled: much of what you see "
-        "is the picture's edges, not what the network learned."
+        "sharp and clean, like an edge drawing of the object. But Adebayo et al. (2018) found, "
+        "on ImageNet networks, that they barely change when the weights are scrambled: much "
+        "of what you see is the picture's edges, not what the network learned. Run the "
+        "randomization test to see how it behaves on the network in front of you."
     )
     relu = staticmethod(guided_relu)
 
