@@ -32,7 +32,17 @@ __all__ = [
     "conv2d_steps",
     "pool2d",
     "pool2d_steps",
+    "MAX_PADDED_VALUES",
+    "MAX_TRACE_VALUES",
 ]
+
+#: Most values a padded input may hold (2**26 = 67,108,864, 512 MiB as float64). Padding and
+#: dilation are typed by users, so without a bound `padding=10**6` would ask numpy for terabytes;
+#: a 40-megapixel grey image (the upload cap) with its padding still fits.
+MAX_PADDED_VALUES = 2**26
+#: Most numbers a step-by-step trace may hold (its products array, 2**24 = 16,777,216, 128 MiB):
+#: a trace keeps every product of every window, so it is meant for small inputs.
+MAX_TRACE_VALUES = 2**24
 
 PadSpec = str | int | tuple[int, int] | tuple[int, int, int, int]
 PadMode = Literal["constant", "reflect", "edge", "wrap"]
@@ -51,6 +61,54 @@ _NDIMAGE_MODE = {
 
 class ConvError(ValueError):
     """Invalid convolution arguments; the message says what was expected and received."""
+
+
+def _real_finite(a: np.ndarray, name: str) -> np.ndarray:
+    """Refuse complex, non-numeric and non-finite arrays; return `a` as float64.
+
+    One behaviour for every engine: without this check a NaN kernel tap vanished on the
+    ndimage path but spread over the whole output on the FFT path, an inf pixel did the same,
+    and complex input silently lost its imaginary part.
+    """
+    a = np.asarray(a)
+    if np.issubdtype(a.dtype, np.complexfloating):
+        raise ConvError(
+            f"Expected `{name}` to be real. Received a complex array (dtype {a.dtype}); "
+            f"convolve its .real and .imag parts separately."
+        )
+    if a.dtype == bool or not np.issubdtype(a.dtype, np.number):
+        raise ConvError(f"Expected `{name}` to be a real numeric array. Received dtype {a.dtype}.")
+    a = a.astype(np.float64, copy=False)
+    finite = np.isfinite(a)
+    if not finite.all():
+        bad = int(finite.size - np.count_nonzero(finite))
+        raise ConvError(
+            f"Expected `{name}` to hold finite numbers only. Received {bad} NaN or infinite "
+            f"value(s); replace them (for example with np.nan_to_num) first."
+        )
+    return a
+
+
+def _check_padded(shape: tuple[int, ...], pads: tuple[int, int, int, int]) -> tuple[int, int]:
+    """(Hp, Wp) of the padded input, refused before anything is allocated when too large."""
+    hp, wp = shape[0] + pads[0] + pads[1], shape[1] + pads[2] + pads[3]
+    values = hp * wp * (int(np.prod(shape[2:])) if len(shape) > 2 else 1)
+    if values > MAX_PADDED_VALUES:
+        raise ConvError(
+            f"The padded input would be {hp:,}×{wp:,} ({values:,} values). Expected at most "
+            f"{MAX_PADDED_VALUES:,} values: use less padding or dilation, or a smaller image."
+        )
+    return hp, wp
+
+
+def _check_output(out: np.ndarray) -> np.ndarray:
+    """Finite inputs can still overflow float64 (1e308 · 255); say so instead of returning inf."""
+    if not np.isfinite(out).all():
+        raise ConvError(
+            "The result overflows float64 (the products of the kernel and the image exceed "
+            "about 1.8e308). Use smaller kernel values or a smaller image range."
+        )
+    return out
 
 
 def _pair(value: int | tuple[int, int] | list[int], name: str) -> tuple[int, int]:
@@ -223,6 +281,7 @@ def conv2d(
         raise ConvError(
             f"Expected numeric arrays. Received x of dtype {x.dtype} and kernel of dtype {k.dtype}."
         )
+    x, k = _real_finite(x, "x"), _real_finite(k, "kernel")
     if x.ndim not in (2, 3):
         raise ConvError(f"Expected x of shape (H, W) or (H, W, C). Received shape {x.shape}.")
     if k.ndim not in (2, 4):
@@ -235,8 +294,6 @@ def conv2d(
         )
     if min(x.shape[:2]) < 1 or min(k.shape) < 1:
         raise ConvError(f"Expected non-empty arrays. Received x {x.shape} and kernel {k.shape}.")
-    x = x.astype(np.float64, copy=False)
-    k = k.astype(np.float64, copy=False)
     if flip:
         k = k[::-1, ::-1]
     sh, sw = _pair(stride, "stride")
@@ -256,20 +313,22 @@ def conv2d(
         and pads == (kh_eff // 2, kh_eff // 2, kw_eff // 2, kw_eff // 2)
         and max(pads) < min(x.shape[:2])
     )
+    # Both checks come before any allocation: a huge padding or dilation is refused, not tried.
+    hp, wp = _check_padded(x.shape, pads)
+    if hp < kh_eff or wp < kw_eff:
+        raise ConvError(
+            f"The kernel (effective size {kh_eff}×{kw_eff} with dilation) is larger than the padded "
+            f"input {hp}×{wp}. Use more padding, a smaller kernel or less dilation."
+        )
     if k.ndim == 2 and taps < _FFT_MIN_TAPS and centred:
         # Centred padding: ndimage pads internally with the same rule, no copy needed.
         out = _ndimage_correlate(x, _dilate(k, dh, dw), _NDIMAGE_MODE[pad_mode])
-        return np.ascontiguousarray(out[::sh, ::sw])
+        return _check_output(np.ascontiguousarray(out[::sh, ::sw]))
     xp = pad_input(x, pads, pad_mode)
     ho = (xp.shape[0] - kh_eff) // sh + 1
     wo = (xp.shape[1] - kw_eff) // sw + 1
-    if xp.shape[0] < kh_eff or xp.shape[1] < kw_eff:
-        raise ConvError(
-            f"The kernel (effective size {kh_eff}×{kw_eff} with dilation) is larger than the padded "
-            f"input {xp.shape[0]}×{xp.shape[1]}. Use more padding, a smaller kernel or less dilation."
-        )
     if k.ndim == 4:
-        return _conv_shift_add(xp, k, (sh, sw), (dh, dw), ho, wo)
+        return _check_output(_conv_shift_add(xp, k, (sh, sw), (dh, dw), ho, wo))
     kd = _dilate(k, dh, dw)
     if taps >= _FFT_MIN_TAPS:
         full = _fft_valid(xp, kd)
@@ -279,7 +338,8 @@ def conv2d(
         full = _ndimage_correlate(xp, kd, "constant")[
             r0 : r0 + xp.shape[0] - kd.shape[0] + 1, c0 : c0 + xp.shape[1] - kd.shape[1] + 1
         ]
-    return np.ascontiguousarray(full[: sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw])
+    out = full[: sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw]
+    return _check_output(np.ascontiguousarray(out))
 
 
 def _dilate(k: np.ndarray, dh: int, dw: int) -> np.ndarray:
@@ -546,15 +606,12 @@ def _gather(a: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 
 def _as_channels(x: np.ndarray, name: str = "x") -> np.ndarray:
-    """Validate an image and return it as float64 (H, W, C)."""
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise ConvError(f"Expected `{name}` to be a real numeric array. Received dtype {x.dtype}.")
+    """Validate an image (real, finite, non-empty) and return it as float64 (H, W, C)."""
+    x = _real_finite(x, name)
     if x.ndim not in (2, 3) or min(x.shape) < 1:
         raise ConvError(
             f"Expected `{name}` of shape (H, W) or (H, W, C), non-empty. Received shape {x.shape}."
         )
-    x = x.astype(np.float64, copy=False)
     return x[:, :, None] if x.ndim == 2 else x
 
 
@@ -565,20 +622,35 @@ def _windows(
     padding: PadSpec,
     dilation: tuple[int, int],
     what: str,
+    trace_channels: int | None = 1,
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int], int, int]:
-    """Pad the input and work out the output size: (padded, inside mask, pads, H', W')."""
+    """Pad the input and work out the output size: (padded, inside mask, pads, H', W').
+
+    `trace_channels` is the number of output channels a trace keeps per window cell (Cout for
+    conv2d_steps, 1 for pool2d_steps); None for pool2d, which keeps no trace.
+    """
     pads = resolve_padding(x3.shape[:2], size, stride=stride, padding=padding, dilation=dilation)
-    padded = pad_input(x3, pads)
-    inside = pad_input(np.ones(x3.shape[:2], dtype=bool), pads)
+    hp, wp = _check_padded(x3.shape, pads)
     k_eff = [(k - 1) * d + 1 for k, d in zip(size, dilation, strict=True)]
-    if padded.shape[0] < k_eff[0] or padded.shape[1] < k_eff[1]:
+    if hp < k_eff[0] or wp < k_eff[1]:
         raise ConvError(
             f"Expected the {what} (effective size {k_eff[0]}×{k_eff[1]}) to fit in the padded input. "
-            f"Received a padded input of {padded.shape[0]}×{padded.shape[1]}: use 'same' padding "
-            f"or a smaller {what}."
+            f"Received a padded input of {hp}×{wp}: use 'same' padding or a smaller {what}."
         )
-    ho = (padded.shape[0] - k_eff[0]) // stride[0] + 1
-    wo = (padded.shape[1] - k_eff[1]) // stride[1] + 1
+    ho = (hp - k_eff[0]) // stride[0] + 1
+    wo = (wp - k_eff[1]) // stride[1] + 1
+    # A trace keeps every window's cells (and, for conv, their products): bound it up front.
+    values = ho * wo * size[0] * size[1] * x3.shape[2] * (trace_channels or 0)
+    if values > MAX_TRACE_VALUES:
+        raise ConvError(
+            f"A step-by-step trace of this {what} would hold {values:,} numbers "
+            f"({ho}×{wo} windows of {size[0]}×{size[1]}×{x3.shape[2]}"
+            + (f", {trace_channels} filters" if trace_channels > 1 else "")
+            + f"). Expected at most {MAX_TRACE_VALUES:,}: use a smaller input, a larger stride "
+            f"or conv2d / pool2d for the result alone."
+        )
+    padded = pad_input(x3, pads)
+    inside = pad_input(np.ones(x3.shape[:2], dtype=bool), pads)
     return padded, inside, pads, ho, wo
 
 
@@ -619,25 +691,25 @@ def conv2d_steps(
         raise ConvError(
             f"Expected a numeric kernel of shape (kh, kw), (kh, kw, Cin) or (kh, kw, Cin, Cout). Received shape {k.shape}, dtype {k.dtype}."
         )
+    k = _real_finite(k, "kernel")
     # Every kernel becomes (kh, kw, Cin, Cout), the Conv2D layout.
-    k4 = k.astype(np.float64).reshape(k.shape[0], k.shape[1], *(k.shape[2:] + (1,) * (4 - k.ndim)))
+    k4 = k.reshape(k.shape[0], k.shape[1], *(k.shape[2:] + (1,) * (4 - k.ndim)))
     if k4.shape[2] != x3.shape[2]:
         raise ConvError(
             f"The kernel's input channels must match the image's. Expected a kernel with {x3.shape[2]} "
             f"input channel(s). Received x of shape {np.shape(x)} and kernel of shape {k.shape}."
         )
-    b = (
-        np.broadcast_to(np.asarray(bias, dtype=np.float64), (k4.shape[3],))
-        if np.ndim(bias) == 0
-        else np.asarray(bias, dtype=np.float64)
-    )
+    b = _real_finite(bias, "bias")
+    b = np.broadcast_to(b, (k4.shape[3],)) if b.ndim == 0 else b
     if b.shape != (k4.shape[3],):
         raise ConvError(
             f"Expected one bias per output channel, shape ({k4.shape[3]},). Received shape {b.shape}."
         )
     stride2, dilation2 = _pair(stride, "stride"), _pair(dilation, "dilation")
     size = (k4.shape[0], k4.shape[1])
-    padded, inside, pads, ho, wo = _windows(x3, size, stride2, padding, dilation2, "kernel")
+    padded, inside, pads, ho, wo = _windows(
+        x3, size, stride2, padding, dilation2, "kernel", trace_channels=k4.shape[3]
+    )
     # Cut out every window at once: (H', W', kh, kw, Cin).
     patches = _gather(
         padded,
@@ -648,7 +720,7 @@ def conv2d_steps(
     products = patches[..., None] * k4
     # Add up over the window per input channel, then over the channels, then add the bias.
     partial = products.sum(axis=(2, 3))
-    output = partial.sum(axis=2) + b
+    output = _check_output(partial.sum(axis=2) + b)
     return StepTrace(
         op="conv",
         padded=padded,
@@ -710,7 +782,9 @@ def pool2d(
         float64 array of the output shape above.
     """
     x3, size2, stride2, padding = _pool_args(x, size, stride, padding, op)
-    padded, inside, _, ho, wo = _windows(x3, size2, stride2, padding, (1, 1), "pooling window")
+    padded, inside, _, ho, wo = _windows(
+        x3, size2, stride2, padding, (1, 1), "pooling window", trace_channels=None
+    )
     (sh, sw) = stride2
     out = np.full((ho, wo, x3.shape[2]), -np.inf if op == "max" else 0.0)
     count = np.zeros((ho, wo, 1))
@@ -725,7 +799,7 @@ def pool2d(
                 out += padded[sl]  # padded cells hold 0 and add nothing
                 count += real
     if op == "avg":
-        out /= count  # divide by the real cells only, as TensorFlow does
+        out = _check_output(out / count)  # divide by the real cells only, as TensorFlow does
     return out[:, :, 0] if np.ndim(x) == 2 else out
 
 
@@ -758,7 +832,7 @@ def pool2d_steps(
         winner = masked.argmax(axis=2)
         output = np.take_along_axis(masked, winner[:, :, None, :], axis=2)[:, :, 0, :]
     else:
-        output = flat.sum(axis=2) / count[..., None]
+        output = _check_output(flat.sum(axis=2) / count[..., None])
     return StepTrace(
         op=op,
         padded=padded,

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 __all__ = [
     "ImageError",
     "MAX_PIXELS",
+    "MAX_ASPECT",
     "DISPLAY_MAX_SIDE",
     "load_image",
     "sample_names",
@@ -34,6 +35,11 @@ __all__ = [
 
 #: Largest image we decode (about 40 megapixels: a big phone photo fits, a bomb does not).
 MAX_PIXELS = 40_000_000
+#: Widest aspect ratio we decode (long side : short side). A 50:1 image shown at 1024 pixels
+#: is already a 20-pixel strip, and a 77 KB 1×40,000,000 PNG is all decoder work and no picture.
+MAX_ASPECT = 50
+#: Thin strips up to this long are harmless (a 1×8192 RGB line is 24 KB) and stay accepted.
+STRIP_MAX_SIDE = 8192
 #: Longest side we compute on in the interactive pages; larger images are downscaled with a note.
 DISPLAY_MAX_SIDE = 1024
 _ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
@@ -77,9 +83,14 @@ def load_image(data: bytes) -> np.ndarray:
                     f"The image is too large: {w}×{h} = {w * h:,} pixels. "
                     f"Expected at most {MAX_PIXELS:,} pixels; please resize it first."
                 )
+            if max(w, h) > STRIP_MAX_SIDE and max(w, h) > MAX_ASPECT * min(w, h):
+                raise ImageError(
+                    f"The image is {w}×{h}, a {max(w, h) / min(w, h):,.0f}:1 strip. Expected an "
+                    f"aspect ratio of at most {MAX_ASPECT}:1; please crop it first."
+                )
             img.seek(0)  # first frame of an animated GIF/WebP
             img.load()
-            img = ImageOps.exif_transpose(img)
+            ImageOps.exif_transpose(img, in_place=True)  # in place: no second full-size copy
             return _to_rgb_array(img)
     except ImageError:
         raise
@@ -99,30 +110,70 @@ def load_image(data: bytes) -> np.ndarray:
 
 
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
-    """Convert any Pillow mode to (H, W, 3) uint8 RGB."""
+    """Convert any Pillow mode to (H, W, 3) uint8 RGB, never holding a float64 copy.
+
+    Peak memory is Pillow's own buffer plus the uint8 result and one block of rows: a 6324²
+    16-bit PNG (77 KB on disk) used to pass through three full-size float64 arrays (+0.9 GB),
+    and an RGBA one through four full-size Pillow copies.
+    """
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # 16-bit or float data: rescale its real range to 0..255 instead of clipping at 255.
-        arr = np.asarray(img, dtype=np.float64)
-        arr = _rescale_to_uint8(arr)
-        return np.repeat(arr[..., None], 3, axis=2)
-    if mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if mode in ("LA", "PA"):
-        img = img.convert("RGBA")
-    if img.mode == "RGBA" or img.mode == "La" or img.mode == "RGBa":
-        img = img.convert("RGBA")
-        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, img)
-    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+        gray = _rescale_to_uint8(np.asarray(img))
+        return np.repeat(gray[..., None], 3, axis=2)
+    alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        mode == "P" and "transparency" in img.info
+    )
+    w, h = img.size
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    rows = max(1, _BLOCK_VALUES // w)
+    for r in range(0, h, rows):
+        # One block of rows at a time: converting a crop never copies the whole image.
+        block = img.crop((0, r, w, min(h, r + rows)))
+        if alpha:
+            rgba = np.asarray(block.convert("RGBA"), dtype=np.uint16)
+            a = rgba[..., 3:]
+            # Composite onto white: c·α + 255·(1 − α), rounded, in integers.
+            out[r : r + rows] = (rgba[..., :3] * a + 255 * (255 - a) + 127) // 255
+        else:
+            out[r : r + rows] = np.asarray(block if block.mode == "RGB" else block.convert("RGB"))
+    return out
+
+
+# Rows per block when rescaling wide-range data: float64 scratch stays near 8 MB.
+_BLOCK_VALUES = 1 << 20
 
 
 def _rescale_to_uint8(arr: np.ndarray) -> np.ndarray:
-    arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = float(arr.min()), float(arr.max())
+    """Min-max scale any real array to uint8; NaN and ±inf count as 0 (never a float64 copy).
+
+    16-bit data goes through a 65,536-entry lookup table; wider types are scaled a block of
+    rows at a time.
+    """
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "u" and arr.dtype.itemsize <= 2:
+        lo, hi = int(arr.min()), int(arr.max())
+        if hi <= lo:
+            return np.zeros(arr.shape, dtype=np.uint8)
+        levels = np.arange(2 ** (8 * arr.dtype.itemsize), dtype=np.float64)
+        lut = np.round(np.clip((levels - lo) / (hi - lo), 0.0, 1.0) * 255.0).astype(np.uint8)
+        return lut[arr]
+    rows = max(1, _BLOCK_VALUES // max(1, arr[:1].size))
+    blocks = [slice(r, r + rows) for r in range(0, arr.shape[0], rows)]
+
+    def finite(block: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(block.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+
+    lo = min(float(finite(arr[b]).min()) for b in blocks)
+    hi = max(float(finite(arr[b]).max()) for b in blocks)
+    out = np.zeros(arr.shape, dtype=np.uint8)
     if hi <= lo:
-        return np.zeros(arr.shape, dtype=np.uint8)
-    return np.round((arr - lo) / (hi - lo) * 255.0).astype(np.uint8)
+        return out
+    for b in blocks:
+        # Halved before subtracting, so that a ±1.8e308 range cannot overflow to inf.
+        t = (finite(arr[b]) / 2 - lo / 2) / (hi / 2 - lo / 2)
+        out[b] = np.round(np.clip(t, 0.0, 1.0) * 255.0)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +228,7 @@ def sample_image(name: str) -> np.ndarray:
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
     if arr.dtype != np.uint8:
-        arr = _rescale_to_uint8(arr.astype(np.float64))
+        arr = _rescale_to_uint8(arr)
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=2)
     return np.ascontiguousarray(arr[..., :3])
@@ -305,13 +356,29 @@ def colormap_lut(name: str = "viridis") -> np.ndarray:
 def colorize(
     x: np.ndarray, *, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None
 ) -> np.ndarray:
-    """Map a 2-D array through a colour scale to (H, W, 3) uint8; constant input never gives NaN."""
-    x = np.nan_to_num(np.asarray(x, dtype=np.float64))
-    lo = float(x.min()) if vmin is None else float(vmin)
-    hi = float(x.max()) if vmax is None else float(vmax)
-    t = np.zeros_like(x) if hi - lo <= 1e-12 else np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-    if hi - lo <= 1e-12 and vmin is not None and vmax is not None:
-        t = np.full_like(x, 0.5)
+    """Map a 2-D array through a colour scale to (H, W, 3) uint8.
+
+    The limits default to the range of the finite values; a non-finite limit is treated as
+    not given. Values beyond the limits saturate, so +inf takes the top colour and −inf the
+    bottom one; NaN takes the bottom colour. Constant input gives the bottom colour, or the
+    middle one when both limits are given and equal (values beyond them still saturate).
+    Never raises or warns on any float input.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    given_lo = vmin is not None and np.isfinite(vmin)
+    given_hi = vmax is not None and np.isfinite(vmax)
+    lo = float(vmin) if given_lo else (float(finite.min()) if finite.size else 0.0)
+    hi = float(vmax) if given_hi else (float(finite.max()) if finite.size else 0.0)
+    # Halve before subtracting: hi − lo of limits like ±1e308 would overflow to inf.
+    half_span = hi / 2 - lo / 2
+    if half_span <= 5e-13:
+        t = np.full(x.shape, 0.5 if given_lo and given_hi else 0.0)
+        t[x > hi], t[x < lo] = 1.0, 0.0  # no range to scale over: only saturation is left
+    else:
+        with np.errstate(invalid="ignore"):
+            t = (np.clip(x, lo, hi) / 2 - lo / 2) / half_span
+        t = np.clip(np.nan_to_num(t, nan=0.0), 0.0, 1.0)
     rgb = colormap_lut(cmap)[np.round(t * 255).astype(np.int64)]
     return np.round(rgb * 255).astype(np.uint8)
 

@@ -15,6 +15,8 @@ import numpy as np
 __all__ = [
     "KernelError",
     "MAX_KERNEL_SIDE",
+    "MAX_KERNEL_VALUE",
+    "check_kernel",
     "preset_names",
     "preset",
     "preset_description",
@@ -29,6 +31,10 @@ __all__ = [
 
 #: Largest typed kernel side (odd or even sizes up to this are accepted).
 MAX_KERNEL_SIDE = 15
+#: Largest weight magnitude a typed or edited kernel may have. A 15×15 kernel of such weights
+#: on 0–255 pixels sums to at most 225 · 255 · 1e6 ≈ 5.7e10: finite, and exact in float64 for
+#: whole numbers. Weights like 1e308 would overflow float64 (and break every picture) instead.
+MAX_KERNEL_VALUE = 1e6
 
 
 class KernelError(ValueError):
@@ -151,8 +157,9 @@ def parse_kernel(text: str, *, max_side: int = MAX_KERNEL_SIDE) -> np.ndarray:
         (rows, cols) float64 array.
 
     Raises:
-        KernelError: empty text, ragged rows, a non-number, a non-finite value, or a side
-            larger than `max_side`.
+        KernelError: empty text, ragged rows, a non-number, a value that overflows float64,
+            silently underflows to 0 or exceeds MAX_KERNEL_VALUE, or a side larger than
+            `max_side`.
     """
     if not isinstance(text, str):
         raise KernelError(f"Expected the kernel as text. Received {type(text).__name__}.")
@@ -176,13 +183,7 @@ def parse_kernel(text: str, *, max_side: int = MAX_KERNEL_SIDE) -> np.ndarray:
                 raise KernelError(
                     f"Row {r}: {tok[:20]!r} is not a number. Expected numbers such as 1, -0.5, 2e-3 or 1/9."
                 )
-            num, _, den = tok.partition("/")
-            if den and float(den) == 0.0:
-                raise KernelError(f"Row {r}: {tok[:20]!r} divides by zero.")
-            value = float(num) / float(den) if den else float(num)
-            if not np.isfinite(value):
-                raise KernelError(f"Row {r}: {tok[:20]!r} is not a finite number.")
-            row.append(value)
+            row.append(_token_value(tok, f"Row {r}"))
         rows.append(row)
     widths = {len(row) for row in rows}
     if len(widths) != 1:
@@ -193,6 +194,79 @@ def parse_kernel(text: str, *, max_side: int = MAX_KERNEL_SIDE) -> np.ndarray:
     if kh > max_side or kw > max_side:
         raise KernelError(f"The kernel is {kh}×{kw}. Expected at most {max_side}×{max_side}.")
     return np.array(rows, dtype=np.float64)
+
+
+def _nonzero(literal: str) -> bool:
+    """Whether a number literal such as '0.00e5' or '3e-999' has a nonzero digit."""
+    return any(ch in "123456789" for ch in re.split(r"[eE]", literal)[0])
+
+
+def _token_value(tok: str, where: str) -> float:
+    """One checked number: no overflow, no silent underflow to 0, within MAX_KERNEL_VALUE."""
+    shown = repr(tok[:20])
+    num, _, den = tok.partition("/")
+    for part, role in ((num, "the number"), (den, "the denominator")):
+        if not part:
+            continue
+        what = f"in {shown}, {role} {part[:20]}" if den else shown
+        if not np.isfinite(float(part)):
+            raise KernelError(
+                f"{where}: {what} is too large for a float64 number (above about 1.8e308)"
+                + (
+                    ", so the fraction would silently become 0."
+                    if role == "the denominator"
+                    else "."
+                )
+            )
+        if float(part) == 0.0 and _nonzero(part):
+            raise KernelError(
+                f"{where}: {what} is too small for a float64 number (below about 5e-324) and "
+                "would silently become 0. Type 0 if you mean zero."
+            )
+    if den and float(den) == 0.0:
+        raise KernelError(f"{where}: {shown} divides by zero.")
+    value = float(num) / float(den) if den else float(num)
+    if value == 0.0 and float(num) != 0.0:
+        raise KernelError(
+            f"{where}: {shown} is too small for a float64 number and would silently become 0."
+        )
+    if not abs(value) <= MAX_KERNEL_VALUE:  # also catches an overflowing fraction (inf)
+        raise KernelError(
+            f"{where}: {shown} is too large. Expected weights between −{MAX_KERNEL_VALUE:,.0f} "
+            f"and {MAX_KERNEL_VALUE:,.0f}, so that the sums of products with pixel values "
+            "stay finite and precise."
+        )
+    return value
+
+
+def check_kernel(kernel: np.ndarray, *, max_side: int = MAX_KERNEL_SIDE) -> np.ndarray:
+    """Validate a kernel from any source (a grid editor, a file): 2-D, real, finite, bounded.
+
+    Returns:
+        the kernel as a (rows, cols) float64 array.
+
+    Raises:
+        KernelError: what is wrong, and what is expected.
+    """
+    k = np.asarray(kernel)
+    if k.dtype == bool or not np.issubdtype(k.dtype, np.number) or np.iscomplexobj(k):
+        raise KernelError(f"Expected a kernel of real numbers. Received dtype {k.dtype}.")
+    if k.ndim != 2 or min(k.shape) < 1:
+        raise KernelError(f"Expected a 2-D kernel of rows and columns. Received shape {k.shape}.")
+    if max(k.shape) > max_side:
+        raise KernelError(
+            f"The kernel is {k.shape[0]}×{k.shape[1]}. Expected at most {max_side}×{max_side}."
+        )
+    k = k.astype(np.float64)
+    if not np.isfinite(k).all():
+        raise KernelError("The kernel holds NaN or infinite values. Expected finite numbers.")
+    if np.abs(k).max() > MAX_KERNEL_VALUE:
+        raise KernelError(
+            f"A weight of the kernel is {np.abs(k).max():.3g} in size. Expected weights between "
+            f"−{MAX_KERNEL_VALUE:,.0f} and {MAX_KERNEL_VALUE:,.0f}, so that the sums of products "
+            "with pixel values stay finite and precise."
+        )
+    return k
 
 
 def format_kernel(kernel: np.ndarray, *, decimals: int = 4) -> str:

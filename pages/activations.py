@@ -5,9 +5,16 @@ import streamlit as st
 
 from cnnviz import activations, grids, images, layers, models
 from cnnviz.ui import cache, params
+from cnnviz.ui.model_input import model_input_view
 from cnnviz.ui.models import current_model, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
-from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
+from cnnviz.ui.widgets import (
+    download_array,
+    download_image,
+    image_picker,
+    safe_slider,
+    safe_text,
+)
 
 P = "activations"
 PAGE = 64  # channels per grid page; VGG's 512-channel layers become 8 pages
@@ -83,6 +90,7 @@ def remember_layer() -> None:
 with left:
     if note:
         st.caption(f"ℹ️ {safe_text(note, 300)}")
+    model_input_view(model, img, key=f"{P}.model_input")
     if top5:
         st.markdown(f"**{safe_text(info.name)} thinks this is:**")
         for label, p in top5:
@@ -171,7 +179,8 @@ if view == "layer":
         if not 0 <= st.session_state.get(ch_key, -1) < n_ch:
             # First show (or a layer with fewer channels): start on the most active channel.
             st.session_state[ch_key] = int(np.argmax(stats["mean"]))
-        channel = st.slider(
+        # A one-filter layer has a single channel: safe_slider shows a caption, not a slider.
+        channel = safe_slider(
             "Channel to see large",
             0,
             n_ch - 1,

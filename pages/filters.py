@@ -8,7 +8,7 @@ from cnnviz.ui import featureviz_cache, params
 from cnnviz.ui.models import current_model
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
-from cnnviz.ui.widgets import download_array, download_image, safe_text
+from cnnviz.ui.widgets import download_array, download_image, safe_slider, safe_text
 
 use_app_router()
 # Shareable link, e.g. ?layer=...
@@ -134,11 +134,11 @@ with tab_ascent:
                 help="More filters take longer: all of them are optimised together, as one batch.",
             )
             if how == "range" or how is None:
-                top = max(1, n_filters - 1)
+                top = n_filters - 1  # 0 for a one-filter layer: safe_slider shows a caption
                 remembered = st.session_state.get(f"{P}.range")
                 if remembered is not None and max(remembered) > top:
                     del st.session_state[f"{P}.range"]  # a layer with fewer filters
-                lo, hi = st.slider(
+                lo, hi = safe_slider(
                     "Filter numbers",
                     0,
                     top,

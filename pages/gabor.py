@@ -9,7 +9,7 @@ import streamlit as st
 
 from cnnviz import conv, figures, gabor, grids, images
 from cnnviz.ui.router import use_app_router
-from cnnviz.ui.widgets import download_array, download_image, image_picker
+from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_slider
 
 use_app_router()
 
@@ -691,7 +691,8 @@ def on_a_dataset() -> None:
             "Magnitudes NPY (N, F, T, H, W)", mag, "dataset_magnitudes.npy", key=f"{P}.dl_ds_npy"
         )
         if apply == "bank":
-            i = st.slider("Every filter on image #", 0, n - 1, 0, key=f"{P}.ds_pick")
+            # Clamped: a remembered image number may exceed a smaller new batch.
+            i = safe_slider("Every filter on image #", 0, n - 1, 0, key=f"{P}.ds_pick")
             nf, nt = mag.shape[1:3]
             per = mag[i].reshape(nf * nt, *x.shape[1:])
             titles = [f"f={f:g}, θ={np.degrees(t):.0f}°" for f in freqs for t in thetas]

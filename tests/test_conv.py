@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import convolve2d, correlate2d
 
-from cnnviz import images, kernels
+from cnnviz import conv, images, kernels
 from cnnviz.conv import ConvError, conv2d, output_size, resolve_padding
 
 SEED_X = np.array(
@@ -228,3 +228,113 @@ def test_hypothesis_equals_keras_conv2d(h, w, cin, cout, k, sd, padding, seed):
         atol=1e-5,
         rtol=1e-5,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile numbers (issue 21): one behaviour on every engine, refused before any allocation
+# --------------------------------------------------------------------------------------------
+# (kernel side, padding) that reach each engine: 3×3 same = ndimage, centred; 3×3 valid =
+# ndimage on the padded copy; 9×9 (81 taps) = FFT; (3, 3, 1, 2) = shift-and-add.
+ENGINES = [((3, 3), "same"), ((3, 3), "valid"), ((9, 9), "same"), ((3, 3, 1, 2), "valid")]
+
+
+def _case(kshape):
+    x = np.arange(144.0).reshape(12, 12)
+    if len(kshape) == 4:
+        x = x[..., None]
+    return x, np.ones(kshape)
+
+
+@pytest.mark.parametrize("kshape, padding", ENGINES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_kernel_tap_is_refused_on_every_engine(kshape, padding, bad):
+    x, k = _case(kshape)
+    k[(0,) * k.ndim] = bad
+    with pytest.raises(ConvError, match="finite numbers only.*1 NaN or infinite"):
+        conv2d(x, k, padding=padding)
+
+
+@pytest.mark.parametrize("kshape, padding", ENGINES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_pixel_is_refused_on_every_engine(kshape, padding, bad):
+    x, k = _case(kshape)
+    x[5, 5] = bad
+    with pytest.raises(ConvError, match="`x` to hold finite numbers only"):
+        conv2d(x, k, padding=padding)
+
+
+@pytest.mark.parametrize("which", ["x", "kernel"])
+def test_complex_input_is_refused_not_truncated(which):
+    x, k = np.ones((6, 6)), np.ones((3, 3))
+    args = {"x": x, "kernel": k}
+    args[which] = args[which] + 1j
+    with pytest.raises(ConvError, match=f"`{which}` to be real.*complex"):
+        conv2d(args["x"], args["kernel"])
+
+
+def test_boolean_arrays_are_refused():
+    with pytest.raises(ConvError, match="numeric arrays"):
+        conv2d(np.ones((5, 5), dtype=bool), np.ones((3, 3)))
+
+
+def _peak_bytes(fn) -> int:
+    """Peak Python/numpy allocation while fn runs (numpy reports its buffers to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"padding": 10**6},
+        {"padding": (0, 10**9, 0, 0)},
+        {"padding": "full", "dilation": 10**6},
+        {"padding": "same", "dilation": (1, 10**7)},
+        {"padding": (5000, 5000, 5000, 5000)},  # 10,005² = 100 M values: just over the cap
+    ],
+)
+def test_huge_padding_or_dilation_is_refused_with_the_cap_before_allocating(kwargs):
+    x = np.ones((5, 5))
+
+    def run():
+        with pytest.raises(ConvError, match=f"at most {conv.MAX_PADDED_VALUES:,} values"):
+            conv2d(x, np.ones((3, 3)), **kwargs)
+
+    assert _peak_bytes(run) < 1_000_000
+
+
+def test_the_cap_is_on_the_padded_values(monkeypatch):
+    # The bound is exact: with a cap of 100 values a 10×10 padded input works, 10×11 does not.
+    monkeypatch.setattr(conv, "MAX_PADDED_VALUES", 100)
+    x = np.arange(16.0).reshape(4, 4)
+    np.testing.assert_allclose(conv2d(x, np.ones((1, 1)), padding=3), np.pad(x, 3), atol=0)
+    with pytest.raises(ConvError, match="10×11 \\(110 values\\). Expected at most 100"):
+        conv2d(x, np.ones((1, 1)), padding=(3, 3, 3, 4))
+    with pytest.raises(ConvError, match="at most 100 values"):  # channels count too
+        conv2d(np.ones((4, 4, 2)), np.ones((1, 1)), padding=3)
+
+
+def test_huge_dilation_without_padding_is_a_clear_error():
+    with pytest.raises(ConvError, match="larger than the padded input 5×5"):
+        conv2d(np.ones((5, 5)), np.ones((3, 3)), dilation=10**9)
+
+
+@pytest.mark.parametrize("kshape, padding", ENGINES)
+def test_overflowing_result_is_a_clear_error_not_inf(kshape, padding):
+    x, k = _case(kshape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(ConvError, match="overflows float64"):
+            conv2d(x + 255.0, k * 1e308, padding=padding)
+
+
+def test_largest_finite_values_that_do_not_overflow_still_work():
+    # 9 taps of 1e300 on a ones image: 9e300, finite, exact to float64's precision.
+    out = conv2d(np.ones((5, 5)), np.full((3, 3), 1e300))
+    np.testing.assert_allclose(out, np.full((3, 3), 9e300), rtol=1e-15)

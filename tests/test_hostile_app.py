@@ -109,3 +109,123 @@ def test_hostile_models_through_the_model_uploader(tmp_path):
     assert_clean(at)
     assert not at.error
     assert at.session_state["model.name"] == "upload"
+
+
+# --------------------------------------------------------------------------------------------
+# Crashes a class could hit (issue 21)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1e308 -1e308", "'1e308' is too large. Expected weights between"),
+        ("1/1e999", "would silently become 0"),
+        ("1e-999 1", "would silently become 0"),
+    ],
+)
+def test_kernel_text_that_would_overflow_gives_a_message(kernels_app, text, message):
+    # '1e308 -1e308' used to reach colorize as ±inf and show an IndexError box.
+    at = kernels_app
+    at.radio(key="kernels.kernel_source").set_value("Type text").run()
+    at.text_area[0].set_value(text).run()
+    assert_clean(at)
+    assert at.error and message in at.error[0].value
+    assert not any(m.value.startswith("**Output**") for m in at.markdown)  # nothing drawn
+    at.text_area[0].set_value("1 0 -1").run()
+    assert_clean(at)
+    assert not at.error
+    assert any(m.value.startswith("**Output**") for m in at.markdown)
+
+
+def _slider_app():
+    import streamlit as st
+
+    from cnnviz.ui.widgets import safe_slider
+
+    lo, hi = st.session_state.get("bounds", (0, 5))
+    st.session_state["got"] = safe_slider("Pick", lo, hi, key="pick")
+    st.session_state["got_range"] = safe_slider("Span", lo, hi, (lo, hi), key="span")
+
+
+def test_safe_slider_one_choice_no_choice_and_stale_values():
+    at = AppTest.from_function(_slider_app)
+    at.run()
+    assert_clean(at)
+    assert at.session_state["got"] == 0 and at.session_state["got_range"] == (0, 5)
+    at.slider(key="pick").set_value(5).run()
+    at.slider(key="span").set_value((3, 5)).run()
+    # The range shrinks under a remembered value: clamped, not StreamlitValueAboveMaxError.
+    at.session_state["bounds"] = (0, 2)
+    at.run()
+    assert_clean(at)
+    assert at.session_state["got"] == 2 and at.session_state["got_range"] == (2, 2)
+    # One choice: a caption instead of a slider (st.slider raises when min == max).
+    at.session_state["bounds"] = (0, 0)
+    at.run()
+    assert_clean(at)
+    assert at.session_state["got"] == 0 and at.session_state["got_range"] == (0, 0)
+    assert "Pick: 0, the only choice here." in [c.value for c in at.caption]
+    assert not [s for s in at.slider if s.key in ("pick", "span")]
+    # No choice at all.
+    at.session_state["bounds"] = (0, -1)
+    at.run()
+    assert_clean(at)
+    assert at.session_state["got"] is None and at.session_state["got_range"] is None
+
+
+def _one_filter_model(tmp_path) -> bytes:
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Rescaling(1 / 255.0, name="rescale"),
+            keras.layers.Conv2D(1, 3, activation="relu", name="conv1"),
+            keras.layers.MaxPooling2D(name="pool"),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(2, activation="softmax", name="out"),
+        ],
+        name="one_filter",
+    )
+    path = tmp_path / "one_filter.keras"
+    model.save(path)
+    return path.read_bytes()
+
+
+def test_one_filter_model_on_activations(tmp_path):
+    # A perfectly legitimate model: its conv layer has one channel, so the channel slider had
+    # min = max = 0 and Streamlit raised.
+    at = AppTest.from_file(page("activations.py"), default_timeout=180)
+    at.run()
+    assert_clean(at)
+    at.file_uploader(key="model.upload").upload(
+        "one_filter.keras", _one_filter_model(tmp_path), "application/octet-stream"
+    ).run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state["model.name"] == "upload"
+    assert at.session_state["activations.layer"] == "conv1"
+    assert "Channel to see large: 0, the only choice here." in [c.value for c in at.caption]
+    assert "**Channel 0** of conv1" in " ".join(m.value for m in at.markdown)
+    # The page keeps working: the other views and layers draw without an exception.
+    for view in ("hierarchy", "compare", "layer"):
+        at.radio(key="activations.view").set_value(view).run()
+        assert_clean(at)
+    at.selectbox(key="activations.layer").set_value("pool").run()
+    assert_clean(at)
+    assert "**Channel 0** of pool" in " ".join(m.value for m in at.markdown)
+
+
+def test_one_filter_model_on_filters_range_choice(tmp_path):
+    # The filter-range slider ran 0..max(1, n - 1): a one-filter layer offered a filter #1.
+    at = AppTest.from_file(page("filters.py"), default_timeout=180)
+    at.session_state["filters.how"] = "range"
+    at.run()
+    assert_clean(at)
+    at.file_uploader(key="model.upload").upload(
+        "one_filter.keras", _one_filter_model(tmp_path), "application/octet-stream"
+    ).run()
+    assert_clean(at)
+    assert at.session_state["model.name"] == "upload"
+    assert "Filter numbers: 0, the only choice here." in [c.value for c in at.caption]
+    assert not [s for s in at.slider if s.key == "filters.range"]

@@ -10,6 +10,9 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from cnnviz import images
@@ -252,3 +255,187 @@ def test_png_bytes_round_trip():
     arr = np.arange(12, dtype=np.uint8).reshape(3, 4)
     back = np.asarray(Image.open(io.BytesIO(images.to_png_bytes(arr))))
     np.testing.assert_array_equal(back, arr)
+
+
+# --------------------------------------------------------------------------------------------
+# Small files that decode to huge arrays (issue 21)
+# --------------------------------------------------------------------------------------------
+
+_MEASURE = r"""
+import resource, struct, sys, zlib
+
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+def png(width, height, depth, colour, channels):
+    # Built with zlib in 1 MB pieces, so making the file does not raise the peak measured below.
+    co, parts, left = zlib.compressobj(9), [], height * (1 + width * channels * depth // 8)
+    while left:
+        n = min(left, 1 << 20)
+        parts.append(co.compress(b"\0" * n))
+        left -= n
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    body = b"".join(parts) + co.flush()
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+from cnnviz import images
+data = png(*[int(v) for v in sys.argv[1:5]], channels=int(sys.argv[5]))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    out = images.load_image(data)
+    result = "loaded %dx%d" % out.shape[:2]
+except images.ImageError as err:
+    result = "refused " + str(err)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base  # KiB on Linux
+print(len(data), grown // 1024, result)
+"""
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        # width, height, bit depth, PNG colour type, channels
+        (40_000_000, 1, 8, 0, 1),  # a 1×40,000,000 grey strip (about 40 KB)
+        (40_000_000, 1, 8, 2, 3),  # the same in RGB
+        (6324, 6324, 16, 0, 1),  # 16-bit grey, 6324² = 40 Mpx (about 77 KB)
+        (6324, 6324, 8, 6, 4),  # RGBA: used to pass through four full-size copies
+    ],
+    ids=["1x40M grey", "1x40M rgb", "16-bit 6324²", "rgba 6324²"],
+)
+def test_small_files_that_decode_to_huge_arrays_stay_bounded(spec):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *map(str, spec)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    size, grown_mb, result = run.stdout.strip().split(maxsplit=2)
+    assert int(size) < 200_000  # the file really is small
+    assert int(grown_mb) <= 600, (grown_mb, result)
+    w, h = spec[:2]
+    if max(w, h) > images.MAX_ASPECT * min(w, h):
+        assert result.startswith("refused") and "aspect ratio of at most 50:1" in result
+    else:
+        assert result == f"loaded {h}x{w}"
+
+
+@pytest.mark.parametrize(
+    "size, accepted",
+    [((10_000, 200), True), ((10_000, 199), False), ((199, 10_000), False), ((8192, 1), True)],
+)
+def test_aspect_ratio_cap(size, accepted):
+    data = _save(Image.new("L", size, 7), "PNG")
+    if accepted:
+        assert load_image(data).shape == (size[1], size[0], 3)
+    else:
+        with pytest.raises(ImageError, match="strip.*at most 50:1"):
+            load_image(data)
+
+
+def test_alpha_compositing_equals_pillows():
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    img = Image.fromarray(rgba, "RGBA")
+    white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    ref = np.asarray(Image.alpha_composite(white, img).convert("RGB")).astype(int)
+    out = load_image(_save(img, "PNG")).astype(int)
+    assert np.abs(out - ref).max() <= 1  # integer rounding may differ by one level
+
+
+def test_blocks_of_rows_join_without_seams(monkeypatch):
+    # Force one row per block: the result must equal a plain conversion of the whole image.
+    monkeypatch.setattr(images, "_BLOCK_VALUES", 1)
+    arr = np.random.default_rng(6).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(load_image(_save(Image.fromarray(arr), "PNG")), arr)
+    la = Image.fromarray(np.random.default_rng(7).integers(0, 256, (9, 7, 2), dtype=np.uint8), "LA")
+    ref = np.asarray(
+        Image.alpha_composite(Image.new("RGBA", la.size, "white"), la.convert("RGBA")).convert(
+            "RGB"
+        )
+    ).astype(int)
+    assert np.abs(load_image(_save(la, "PNG")).astype(int) - ref).max() <= 1
+
+
+def test_float_and_wide_integer_data_are_rescaled_in_blocks(monkeypatch):
+    monkeypatch.setattr(images, "_BLOCK_VALUES", 2)
+    arr = np.array([[np.nan, 1.0, 3.0], [np.inf, -1.0, 1e308]])
+    finite = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)  # non-finite counts as 0
+    ref = np.round((finite - finite.min()) / (finite.max() - finite.min()) * 255)
+    np.testing.assert_array_equal(images._rescale_to_uint8(arr), ref.astype(np.uint8))
+    big = np.array([[-(2**31), 0], [2**31 - 1, 5]], dtype=np.int32)
+    ref = np.round((big.astype(float) + 2**31) / (2**32 - 1) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(images._rescale_to_uint8(big), ref)
+
+
+def test_16_bit_big_endian_png_uses_the_same_scale():
+    arr = np.array([[0, 300], [65535, 1]], dtype=np.uint16)
+    img = Image.frombytes("I;16B", (2, 2), arr.astype(">u2").tobytes())
+    out = images._to_rgb_array(img)
+    np.testing.assert_array_equal(out[..., 1], np.round(arr / 65535 * 255).astype(np.uint8))
+
+
+# --------------------------------------------------------------------------------------------
+# colorize on non-finite input and limits (issue 21: `1e308 -1e308` crashed the Kernels page)
+# --------------------------------------------------------------------------------------------
+
+
+def _lut(name="viridis"):
+    return np.round(images.colormap_lut(name) * 255).astype(np.uint8)
+
+
+def test_colorize_inf_with_infinite_limits_used_to_raise_index_error():
+    out = images.colorize(np.array([[0, np.inf, -np.inf]]), vmin=-np.inf, vmax=np.inf)
+    lut = _lut()
+    # The finite data is constant (0), so 0 is the bottom; +inf saturates to the top.
+    assert out[0].tolist() == [lut[0].tolist(), lut[255].tolist(), lut[0].tolist()]
+
+
+def test_colorize_limits_near_the_float64_edge_do_not_overflow():
+    x = np.array([[-1e308, 0.0, 1e308, np.nan]])
+    out = images.colorize(x, cmap="RdBu", vmin=-1e308, vmax=1e308)
+    lut = _lut("RdBu")
+    assert out[0].tolist() == [
+        lut[0].tolist(),
+        lut[128].tolist(),
+        lut[255].tolist(),
+        lut[0].tolist(),
+    ]
+
+
+def test_colorize_ignores_non_finite_values_when_finding_the_range():
+    x = np.array([[np.nan, 2.0, 4.0, np.inf, 6.0]])
+    out = images.colorize(x)
+    lut = _lut()
+    expected = [lut[i].tolist() for i in (0, 0, 128, 255, 255)]  # (4 − 2) / 4 · 255 = 127.5 → 128
+    assert out[0].tolist() == expected
+
+
+def test_colorize_equals_a_plain_lookup_on_finite_data():
+    x = np.random.default_rng(9).normal(size=(6, 7))
+    t = np.clip((x - -1.0) / 2.0, 0, 1)
+    ref = _lut()[np.round(t * 255).astype(int)]
+    np.testing.assert_array_equal(images.colorize(x, vmin=-1.0, vmax=1.0), ref)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    hnp.arrays(np.float64, (3, 4), elements=st.floats(allow_nan=True, allow_infinity=True)),
+    st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+    st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+)
+def test_colorize_never_raises_or_warns(x, vmin, vmax):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = images.colorize(x, vmin=vmin, vmax=vmax)
+    assert out.shape == (3, 4, 3) and out.dtype == np.uint8
+    # Every pixel is a colour of the scale.
+    assert {tuple(p) for p in out.reshape(-1, 3)} <= {tuple(p) for p in _lut()}

@@ -327,6 +327,78 @@ def test_pool_bad_arguments_raise_clear_errors() -> None:
         conv.pool2d(SEED_POOL_X, 5)
 
 
+STEP_FUNCTIONS = {
+    "conv2d_steps": lambda x: conv.conv2d_steps(x, np.ones((2, 2))),
+    "pool2d max": lambda x: conv.pool2d(x, 2),
+    "pool2d avg": lambda x: conv.pool2d(x, 2, op="avg"),
+    "pool2d_steps": lambda x: conv.pool2d_steps(x, 2, op="avg"),
+}
+
+
+@pytest.mark.parametrize("name", list(STEP_FUNCTIONS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_inputs_are_refused(name, bad) -> None:
+    # Max pooling would otherwise let a NaN win or lose depending on where it sits.
+    x = SEED_POOL_X.astype(float)
+    x[1, 2] = bad
+    with pytest.raises(conv.ConvError, match="finite numbers only"):
+        STEP_FUNCTIONS[name](x)
+
+
+@pytest.mark.parametrize("name", list(STEP_FUNCTIONS))
+def test_complex_inputs_are_refused(name) -> None:
+    with pytest.raises(conv.ConvError, match="to be real.*complex"):
+        STEP_FUNCTIONS[name](SEED_POOL_X + 1j)
+
+
+def test_conv_steps_refuse_non_finite_or_complex_kernels_and_bias() -> None:
+    with pytest.raises(conv.ConvError, match="`kernel` to hold finite"):
+        conv.conv2d_steps(SEED_X, np.array([[1.0, np.nan], [0, 1]]))
+    with pytest.raises(conv.ConvError, match="`kernel` to be real"):
+        conv.conv2d_steps(SEED_X, np.ones((2, 2)) * 1j)
+    with pytest.raises(conv.ConvError, match="`bias` to hold finite"):
+        conv.conv2d_steps(SEED_X, np.ones((2, 2)), bias=np.inf)
+
+
+def test_overflowing_steps_are_a_clear_error() -> None:
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(conv.ConvError, match="overflows float64"):
+            conv.conv2d_steps(SEED_X + 1.0, np.full((3, 3), 1e308))
+        with pytest.raises(conv.ConvError, match="overflows float64"):
+            conv.pool2d(np.full((4, 4), 1e308), 2, op="avg")
+        with pytest.raises(conv.ConvError, match="overflows float64"):
+            conv.pool2d_steps(np.full((4, 4), 1e308), 2, op="avg")
+    # Max pooling of the largest floats is exact: nothing is added.
+    np.testing.assert_array_equal(conv.pool2d(np.full((4, 4), 1e308), 2), np.full((2, 2), 1e308))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: conv.conv2d_steps(np.ones((3, 3)), np.ones((2, 2)), padding=10**6),
+        lambda: conv.conv2d_steps(np.ones((3, 3)), np.ones((2, 2)), padding="full", dilation=10**6),
+        lambda: conv.pool2d(np.ones((1, 10**8)), (1, 1)),
+    ],
+)
+def test_huge_padding_or_dilation_is_refused_with_the_cap(call) -> None:
+    with pytest.raises(conv.ConvError, match=f"at most {conv.MAX_PADDED_VALUES:,} values"):
+        call()
+
+
+def test_trace_size_is_bounded_before_it_is_built() -> None:
+    # 1000×1000 windows of 3×3 × 8 filters = 72 M products: refused with the numbers that count.
+    x = np.zeros((1002, 1002))
+    with pytest.raises(
+        conv.ConvError, match=f"72,000,000 numbers.*at most {conv.MAX_TRACE_VALUES:,}"
+    ):
+        conv.conv2d_steps(x, np.ones((3, 3, 1, 8)))
+    # 281×281 windows of 20×20 cells: 31.6 M numbers for a 300×300 input.
+    with pytest.raises(conv.ConvError, match="31,584,400 numbers"):
+        conv.pool2d_steps(np.zeros((300, 300)), 20, stride=1)
+    # pool2d keeps no trace, so the same input is fine there.
+    assert conv.pool2d(np.zeros((300, 300)), 20, stride=1).shape == (281, 281)
+
+
 # ------------------------------------------------------------------------------------------
 # The Step-by-step page
 # ------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ page neither hangs nor waits again on every rerun.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -49,7 +50,7 @@ def load_imagenet(name: str) -> keras.Model:
         reason = failed[1]
     else:
         try:
-            model = _fetch_imagenet(entry.build)
+            model = _fetch_imagenet(entry.build, entry.weights_file)
             _failed.pop(name, None)
             return model
         except Exception as err:  # noqa: BLE001 - keras raises a bare Exception on URL failures
@@ -60,13 +61,18 @@ def load_imagenet(name: str) -> keras.Model:
         f"The ImageNet weights for {entry.title.removeprefix('ImageNet: ')} could not be "
         f"downloaded ({reason[:300]}). To use the trained network offline, download "
         f"{entry.weights_url} on a computer with internet access and put it, with that exact "
-        f"name, at {target} (that is ~/.keras/models/{entry.weights_file}). Until then the "
+        f"name, at {target} (that is ~/.keras/models/{entry.weights_file}), or run "
+        f"`python -m cnnviz.prefetch {name}` there the night before. Until then the "
         "same architecture is shown with random weights"
     )
 
 
-def _weights_dir() -> Path:
-    """Keras' cache folder for application weights (KERAS_HOME/models, else ~/.keras/models)."""
+def weights_dir() -> Path:
+    """Where ImageNet weights are looked for: `CNNVIZ_WEIGHTS_DIR` when set (filled by
+    `python -m cnnviz.prefetch`), else Keras' own cache (KERAS_HOME/models, else ~/.keras/models)."""
+    own = os.environ.get("CNNVIZ_WEIGHTS_DIR", "").strip()
+    if own:
+        return Path(os.path.expanduser(own))
     try:
         from keras.src.backend.config import keras_home
 
@@ -74,6 +80,9 @@ def _weights_dir() -> Path:
     except ImportError:  # pragma: no cover - older/newer Keras layouts
         home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
     return Path(os.path.expanduser(home)) / "models"
+
+
+_weights_dir = weights_dir
 
 
 _socket_lock = threading.Lock()
@@ -94,11 +103,17 @@ def _short_socket_timeout() -> Iterator[None]:
             socket.setdefaulttimeout(old)
 
 
-def _fetch_imagenet(builder: Callable[..., keras.Model]) -> keras.Model:
-    """Build with weights="imagenet": Keras downloads the file into its cache the first time.
+def _fetch_imagenet(
+    builder: Callable[..., keras.Model], weights_file: str | None = None
+) -> keras.Model:
+    """Build with the local weights file when it is in `weights_dir()` (no network at all),
+    else with weights="imagenet": Keras downloads the file into its cache the first time.
 
     This is the only function that fetches weights from the network (tests cut it off).
     """
+    local = weights_dir() / weights_file if weights_file else None
+    if local is not None and local.is_file():
+        return builder(weights=str(local))
     with _short_socket_timeout():
         return builder(weights="imagenet")
 
@@ -121,6 +136,14 @@ def _imagenet_class_names() -> list[str] | None:
         and time.monotonic() - _class_index_failed_at < _RETRY_AFTER_S
     ):
         return None
+    local = weights_dir() / "imagenet_class_index.json"  # put there by cnnviz.prefetch
+    if local.is_file():
+        try:
+            index = json.loads(local.read_text())
+            _class_index = [index[str(i)][1].replace("_", " ") for i in range(1000)]
+            return _class_index
+        except (OSError, ValueError, KeyError, IndexError, TypeError):
+            pass  # a damaged file: fall back to Keras' own download
     from keras.applications.imagenet_utils import decode_predictions
 
     try:

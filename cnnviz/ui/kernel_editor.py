@@ -77,7 +77,12 @@ def kernel_editor(
                 str(c): st.column_config.NumberColumn(format="%.4g") for c in range(int(cols))
             },
         )
-        k = np.nan_to_num(np.asarray(edited, dtype=np.float64))
+        # An emptied cell counts as 0; a huge typed number is refused like typed text.
+        try:
+            k = kernels.check_kernel(np.nan_to_num(np.asarray(edited, dtype=np.float64), nan=0.0))
+        except kernels.KernelError as err:
+            st.error(str(err))
+            return None, "invalid"
         return k, f"custom {k.shape[0]}×{k.shape[1]}"
     text = st.text_area(
         "Kernel (rows on lines or separated by ';')",

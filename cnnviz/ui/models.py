@@ -13,6 +13,7 @@ uploaded .keras model) or "session:NAME" (a model trained on the Train page).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Callable
 
@@ -20,7 +21,7 @@ import keras
 import numpy as np
 import streamlit as st
 
-from cnnviz import images, models
+from cnnviz import images, models, prefetch
 from cnnviz.ui import params
 from cnnviz.ui.widgets import md_code
 
@@ -41,6 +42,7 @@ KEY = "model.name"
 _SESSION = "model._session_models"  # {name: keras.Model} trained on the Train page
 _SESSION_CLASSES = "model._session_classes"  # {name: [class names]} of those models
 _UPLOAD = "model._uploaded"  # (file name, sha256, keras.Model) of this session's upload
+_IMAGENET = frozenset(models.imagenet_names())
 _UPLOAD_PREFIX = "upload"
 _SESSION_PREFIX = "session:"
 
@@ -98,12 +100,16 @@ def _options() -> list[str]:
     return base + extra
 
 
-def _label(value: str) -> str:
+def _label(value: str, upload_name: str = "") -> str:
     if value == _UPLOAD_PREFIX:
         # Select-box labels are plain text (not Markdown or HTML): shorten, do not escape.
-        return f"Uploaded: {_short(st.session_state[_UPLOAD][0])}"
+        return f"Uploaded: {_short(upload_name)}"
     if value.startswith(_SESSION_PREFIX):
         return f"Trained here: {_short(value.removeprefix(_SESSION_PREFIX))}"
+    if value in _IMAGENET:
+        # Which ImageNet models work in a hall without Wi-Fi (see `python -m cnnviz.prefetch`).
+        ready = prefetch.ready_offline(value)
+        return f"{models.title(value)} ({'ready offline' if ready else 'downloads when online'})"
     return models.title(value)
 
 
@@ -174,7 +180,11 @@ def model_picker() -> str:
             "Network",
             options,
             key="model.picker",
-            format_func=_label,
+            # The upload's name is bound now: a format_func must not read session_state, which
+            # AppTest (and any caller outside the script run) does not have.
+            format_func=functools.partial(
+                _label, upload_name=(st.session_state.get(_UPLOAD) or ("",))[0]
+            ),
             on_change=remember,
             help="Built-ins were trained by this project (offline). Lecture models are the "
             "seeds' architectures with random weights. ImageNet models download their weights "
@@ -277,8 +287,10 @@ def fit_image(
 ) -> tuple[np.ndarray, str | None]:
     """The image to give the library for this model, and a note on what was done to it.
 
-    A registry model (a name) brings its own preprocessing (`models.resolve`), so the image
-    passes unchanged and the note says what that preprocessing does. `models.prepare` keeps
+    A registry model (a name) brings its own preprocessing (`models.resolve`); a built-in
+    model's picture is first made like its training data (`models.fit_picture`: MNIST's frame
+    for digits, a crop to the drawing for shapes), else it passes unchanged, and the note says
+    what that preprocessing does. `models.prepare` keeps
     the batch it made for the note, so the forward pass that follows in the same rerun does not
     preprocess the image again. An uploaded or
     session-trained model is fed as it is (the library's rule for a bare keras.Model), so we
@@ -286,7 +298,11 @@ def fit_image(
     page's models rescale inside).
     """
     if isinstance(model, str):
-        return image, models.prepare(model, image)[1]
+        # A built-in model's picture is first made like its training data (MNIST's frame,
+        # a crop to the drawing), so overlays and maps line up with what the model reads.
+        image, fitted = models.fit_picture(model, image)
+        note = models.prepare(model, image)[1]
+        return image, ", ".join(n for n in (fitted, note) if n) or None
     h, w, c = info.input_shape
     steps = []
     if image.shape[:2] != (h, w):

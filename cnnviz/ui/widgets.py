@@ -19,6 +19,7 @@ __all__ = [
     "safe_text",
     "md_code",
     "projector_toggle",
+    "safe_slider",
 ]
 
 _SHARED_SAMPLE = "shared.sample"
@@ -121,6 +122,44 @@ def safe_text(text: object, limit: int = 120) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def safe_slider(
+    label: str,
+    min_value: int,
+    max_value: int,
+    value: int | tuple[int, int] | None = None,
+    *,
+    key: str,
+    **kwargs,
+) -> int | tuple[int, int] | None:
+    """`st.slider` over a range that depends on the data (channels, images, filters).
+
+    Streamlit raises when min_value == max_value, and when the value remembered under `key`
+    lies outside the range (a layer with fewer channels than the last one). Here:
+    - one choice: a caption names it instead of a slider, and it is returned;
+    - no choice (max_value < min_value): a caption says so, and None is returned;
+    - a remembered value (or each end of a remembered range) is clamped into the range.
+    A range slider (a tuple `value`) returns a (lo, hi) tuple in every case but the empty one.
+    """
+    is_range = isinstance(value, tuple | list) or isinstance(st.session_state.get(key), tuple)
+    if max_value < min_value:
+        st.caption(f"{label}: there is nothing to choose here.")
+        return None
+    if max_value == min_value:
+        st.caption(f"{label}: {min_value}, the only choice here.")
+        return (min_value, min_value) if is_range else min_value
+    if key in st.session_state:
+
+        def clamp(v):
+            return min(max(v, min_value), max_value)
+
+        old = st.session_state[key]
+        new = tuple(clamp(v) for v in old) if isinstance(old, tuple | list) else clamp(old)
+        if new != old:
+            st.session_state[key] = new
+        value = None  # the remembered value wins; passing both makes Streamlit warn
+    return st.slider(label, min_value, max_value, value, key=key, **kwargs)
 
 
 def md_code(text: object, limit: int = 80) -> str:
