@@ -229,6 +229,7 @@ def embedding_figure(
     fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, scaleanchor="x")
 
+
 def probability_bars(
     classes: list[str],
     probabilities: dict[str, np.ndarray],
