@@ -15,7 +15,9 @@ def _caption_with(page, text: str) -> str:
 
 def test_failures_page(open_page):
     page, watch = open_page("failures")
-    page.get_by_text("Spearman after all layers are random").first.wait_for(state="attached", timeout=300_000)
+    page.get_by_text("Spearman after all layers are random").first.wait_for(
+        state="attached", timeout=300_000
+    )
     wait_idle(page)
     before = _caption_with(page, "Square at row")
     # Click near the top-left corner of the clickable picture: the square moves there.
