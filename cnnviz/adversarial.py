@@ -9,7 +9,9 @@ radius ε around the picture after each. Both work in the picture's own pixel sp
 - the gradient flows through the model's preprocessing. For a picture already at the model's
   input size, every preprocessing in the zoo (scaling, gray conversion, inversion, ImageNet
   centring) is an affine map of each pixel's channels, x_model = A·x + b, which is measured
-  by probing `preprocess` once per channel and checked; the pixel gradient is then Aᵀ·∇;
+  by probing `preprocess` once per channel and checked; the pixel gradient is then Aᵀ·∇.
+  A user's picture is made like the training data first (`models.fit_picture`): the attack
+  works on the pixels the model reads;
 - the result is rounded to the picture's dtype and re-clipped, so rounding never leaves the
   ball or the valid range.
 """
@@ -92,7 +94,9 @@ def _target(model: str | keras.Model, image: np.ndarray) -> _Target:
             f"Expected one picture (H, W) or (H, W, C). Received an array of shape {img.shape}."
         )
     lo, hi = pixel_range(img)
-    net, preprocess = models.resolve(model)
+    # The picture is already at the model's input: no picture fitting (crop, MNIST centring),
+    # whose crop would move with the perturbation; `models.fit_picture` does it beforehand.
+    net, preprocess = models.resolve(model, pictures=False)
     pixels = (img[..., None] if img.ndim == 2 else img).astype(np.float64)
     expected = tuple(net.input_shape[1:3])
     if pixels.shape[:2] != expected:

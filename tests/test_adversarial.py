@@ -84,7 +84,8 @@ def test_the_gradient_goes_through_the_preprocessing():
     other = np.clip(
         rgb.astype(np.float64) + np.random.default_rng(0).integers(-8, 9, rgb.shape), 0, 255
     )
-    want, _ = models.prepare("digits", other.astype(np.float32))
+    # The pixels the model reads: its preprocessing without the picture fitting.
+    want = models.resolve("digits", pictures=False)[1](other.astype(np.float32))
     np.testing.assert_allclose(target.to_model(other[None]), want, rtol=1e-4, atol=1e-3)
     adv = adversarial.fgsm("digits", rgb, epsilon=4 / 255)
     assert adv.shape == rgb.shape and np.abs(adv.astype(int) - rgb).max() <= 4

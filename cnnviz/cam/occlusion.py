@@ -137,7 +137,9 @@ def occlusion_map(
     from cnnviz.cam.explain import check_class, prepare
 
     net, x = prepare(model, image)
-    _, preprocess = models.resolve(model)
+    # The squares are placed in the pixels the model reads: no picture fitting (a digit's
+    # crop and centring would move with each square); `models.fit_picture` does it first.
+    _, preprocess = models.resolve(model, pictures=False)
     img = np.asarray(image)
     planes = img[..., None] if img.ndim == 2 else img
     _check(planes, patch, stride, fill)
