@@ -27,6 +27,7 @@ def test_failures_page(open_page):
     assert after != before and "row 3, column 3" in after, (before, after)
     screenshot(page, "failures")
     for tab, name in (
+        ("Guided backprop", "failures-guided"),
         ("Adversarial lab", "failures-adversarial"),
         ("Two shapes", "failures-scenes"),
     ):
