@@ -54,6 +54,7 @@ sections = {
         ("activations.py", "Activations", ":material/lightbulb:"),
         ("filters.py", "Filters", ":material/palette:"),
         ("gradcam.py", "Grad-CAM", ":material/local_fire_department:"),
+        ("failures.py", "When it fails", ":material/broken_image:"),
         ("neurons.py", "Neurons", ":material/hub:"),
     ),
     "Train": _existing(("train.py", "Train a CNN", ":material/model_training:")),

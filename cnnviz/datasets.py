@@ -48,6 +48,7 @@ __all__ = [
     "KERAS_DATASETS",
     "KerasDataset",
     "shapes",
+    "scenes",
     "digits",
     "mnist_normalize",
     "distort_digits",
@@ -1174,3 +1175,100 @@ def load_keras_dataset(name: str) -> KerasDataset:
         np.asarray(y_test, dtype=np.int64).reshape(-1),
         list(KERAS_DATASETS[name]),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Scenes: two shapes in one picture (Grad-CAM's "cat and dog" figure)
+# --------------------------------------------------------------------------------------------
+
+# Largest object extent (bounding box side / picture side) a scene uses, so two fit side by side.
+_SCENE_MAX_EXTENT = 0.56
+# Most of the smaller object that the other may cover.
+_SCENE_MAX_OVERLAP = 0.05
+
+
+def scenes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Generate `n` pictures with two different shapes each, with both labels and masks.
+
+    Built from `shapes` pictures: each scene keeps one picture (its background, distractors,
+    noise and object) and pastes the object of another picture of a different class and the
+    same contrast (both light on dark, or both dark on light) at a random place where it
+    covers at most 5 % of the first object. Only objects at most 56 % of the side across are
+    used, so two fit in one frame.
+
+    Args:
+        n: number of pictures.
+        seed: seed of the generator; the same seed gives the same arrays.
+        size: side of the square pictures in pixels (at least 32).
+
+    Returns:
+        images: (n, size, size, 3) uint8 RGB.
+        labels: (n, 2) int64 indices into `SHAPE_CLASSES`, two different classes per row.
+        masks: (n, 2, size, size) bool, the visible pixels of each object (the pasted one is
+            on top), in the order of `labels`.
+
+    Raises:
+        DatasetError: n or size out of range.
+    """
+    n = _check_n(n)
+    rng = np.random.default_rng(seed)
+    # A pool of single-shape pictures, drawn by the public generator (which checks `size`).
+    pool_seed = int(rng.integers(2**31))
+    pool, pool_labels, pool_masks = shapes(6 * n + 32, seed=pool_seed, size=size)
+    extent = np.maximum(pool_masks.any(axis=1).sum(axis=1), pool_masks.any(axis=2).sum(axis=1))
+    small = np.flatnonzero(extent <= _SCENE_MAX_EXTENT * size)
+    light = np.array(
+        [pool[i][pool_masks[i]].mean() > pool[i][~pool_masks[i]].mean() for i in small]
+    )
+
+    images = np.empty((n, size, size, 3), dtype=np.uint8)
+    labels = np.empty((n, 2), dtype=np.int64)
+    masks = np.empty((n, 2, size, size), dtype=bool)
+    done, base_k = 0, 0
+    while done < n:
+        if base_k >= len(small):
+            # Not enough small objects in the pool (tiny n): draw a fresh pool.
+            return _merge_scenes(
+                scenes(n - done, seed=seed + 1, size=size), images, labels, masks, done
+            )
+        b = small[base_k]
+        base_k += 1
+        scene = _paste_second(rng, pool, pool_labels, pool_masks, small, light, base_k - 1, b)
+        if scene is None:
+            continue
+        images[done], labels[done], masks[done] = scene
+        done += 1
+    return images, labels, masks
+
+
+def _merge_scenes(rest, images, labels, masks, done):
+    images[done:], labels[done:], masks[done:] = rest
+    return images, labels, masks
+
+
+def _paste_second(rng, pool, pool_labels, pool_masks, small, light, k, b):
+    """(image, labels, masks) of one scene on pool picture b, or None when nothing fits."""
+    size = pool.shape[1]
+    base_mask = pool_masks[b]
+    # Donors: small objects of another class with the same contrast, in random order.
+    ok = (pool_labels[small] != pool_labels[b]) & (light == light[k]) & (small != b)
+    for d in rng.permutation(small[ok])[:8]:
+        rows = np.flatnonzero(pool_masks[d].any(axis=1))
+        cols = np.flatnonzero(pool_masks[d].any(axis=0))
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        crop_mask = pool_masks[d, r0:r1, c0:c1]
+        crop = pool[d, r0:r1, c0:c1]
+        h, w = crop_mask.shape
+        smaller = min(int(crop_mask.sum()), int(base_mask.sum()))
+        for _ in range(40):
+            top = int(rng.integers(0, size - h + 1))
+            left = int(rng.integers(0, size - w + 1))
+            placed = np.zeros_like(base_mask)
+            placed[top : top + h, left : left + w] = crop_mask
+            if (placed & base_mask).sum() > _SCENE_MAX_OVERLAP * smaller:
+                continue
+            image = pool[b].copy()
+            image[top : top + h, left : left + w][crop_mask] = crop[crop_mask]
+            scene_masks = np.stack([base_mask & ~placed, placed])
+            return image, np.array([pool_labels[b], pool_labels[d]]), scene_masks
+    return None

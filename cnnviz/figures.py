@@ -432,6 +432,37 @@ def embedding_figure(
     fig = go.Figure(traces)
     fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, scaleanchor="x")
+
+
+def probability_bars(
+    classes: list[str],
+    probabilities: dict[str, np.ndarray],
+    *,
+    title: str | None = None,
+    height: int | None = None,
+    top: int = 8,
+) -> go.Figure:
+    """Class probabilities as horizontal bars, one colour per series ("before", "after", ...).
+
+    The classes shown are the `top` most probable in any series, most probable first.
+    """
+    series = {k: np.asarray(v, np.float64) for k, v in probabilities.items()}
+    best = np.max(np.stack(list(series.values())), axis=0)
+    order = np.argsort(-best)[: min(top, len(classes))][::-1]
+    fig = go.Figure(
+        [
+            go.Bar(
+                y=[str(classes[i]) for i in order],
+                x=p[order],
+                name=name,
+                orientation="h",
+                hovertemplate="%{y}: %{x:.1%}<extra>" + name + "</extra>",
+            )
+            for name, p in series.items()
+        ]
+    )
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.15))
     return style(fig, title=title, height=height)
 
 

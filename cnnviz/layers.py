@@ -39,6 +39,7 @@ __all__ = [
     "input_source",
     "LogitsHead",
     "logits_head",
+    "with_relu_replaced",
 ]
 
 _CONV_TYPES = ("Conv2D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose")
@@ -388,3 +389,50 @@ def logits_head(model: keras.Model) -> LogitsHead:
     return LogitsHead(
         squash, path, last, source=f"{prefix}{sources[0].name}", dense=last if dense_ok else None
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Copies with another ReLU (guided backprop, deconvnet)
+# --------------------------------------------------------------------------------------------
+
+
+def _is_relu(layer: keras.layers.Layer) -> bool:
+    """True for a ReLU layer (plain max(x, 0)) or a layer whose activation is "relu"."""
+    if isinstance(layer, keras.layers.ReLU):
+        cfg = layer.get_config()
+        return (
+            not cfg.get("max_value") and not cfg.get("negative_slope") and not cfg.get("threshold")
+        )
+    return getattr(getattr(layer, "activation", None), "__name__", None) == "relu"
+
+
+def with_relu_replaced(model: keras.Model, relu) -> tuple[keras.Model, int]:
+    """A copy of `model` (own variables, same weights) whose ReLUs are `relu` instead.
+
+    Every layer with activation "relu" is re-made from its config with `relu` as its
+    activation, and every plain `keras.layers.ReLU` becomes `keras.layers.Activation(relu)`;
+    nested models are copied too (`keras.models.clone_model(recursive=True)`, the public API).
+    The model itself is not touched.
+
+    Args:
+        model: a Sequential or Functional model.
+        relu: a function of one tensor, e.g. a `tf.custom_gradient` ReLU.
+
+    Returns:
+        (copy, number of ReLUs replaced).
+    """
+    replaced = 0
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        nonlocal replaced
+        if isinstance(layer, keras.Model) or not _is_relu(layer):
+            return layer.__class__.from_config(layer.get_config())
+        replaced += 1
+        if isinstance(layer, keras.layers.ReLU):
+            return keras.layers.Activation(relu, name=layer.name)
+        config = {**layer.get_config(), "activation": relu}
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    copy.set_weights(model.get_weights())
+    return copy, replaced

@@ -15,7 +15,9 @@ pytorch-grad-cam, one concern per module:
   `get_cam_image`) and cites its paper: Grad-CAM, Grad-CAM++, HiResCAM, LayerCAM, Score-CAM
   (batched), Eigen-CAM.
 - `saliency`: methods that work on the input instead of a layer: vanilla gradient,
-  SmoothGrad, Integrated Gradients.
+  SmoothGrad, Integrated Gradients; `guided`: guided backprop and deconvnet (the gradient
+  through a copy whose ReLUs pass gradients differently); `occlusion`: occlusion sensitivity
+  (`occlusion_map`, and method "occlusion"), which needs forward passes only.
 - `explain`: the registry `METHODS` (name -> class) and the entry points `compute` and
   `grad_cam`. S is the pre-softmax score (`cnnviz.layers.logits_head`): when the model ends in
   a softmax (or sigmoid), the logits are composed on the extraction path, and the shared model
@@ -51,6 +53,8 @@ from cnnviz.cam.family import (
     LayerCAM,
     ScoreCAM,
 )
+from cnnviz.cam.guided import Deconvnet, GuidedBackprop
+from cnnviz.cam.occlusion import Occlusion, occlusion_map
 from cnnviz.cam.saliency import BaseSaliency, IntegratedGradients, SmoothGrad, VanillaGradient
 from cnnviz.cam.sanity import (
     RandomizationResult,
@@ -78,6 +82,10 @@ __all__ = [
     "VanillaGradient",
     "SmoothGrad",
     "IntegratedGradients",
+    "GuidedBackprop",
+    "Deconvnet",
+    "Occlusion",
+    "occlusion_map",
     "grad_cam",
     "compute",
     "method_info",

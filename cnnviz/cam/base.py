@@ -129,6 +129,9 @@ class Explainer:
         self.input_gradients = compile_(self._input_gradients, x_spec, c_spec)
         self.probabilities = compile_(self._probabilities, x_spec)
         self.masked_probabilities = compile_(self._masked_probabilities, x_spec, maps_spec, c_spec)
+        self.loss_gradients = compile_(self._loss_gradients, x_spec, c_spec)
+        self._compile = lambda fn: compile_(fn, x_spec, c_spec)
+        self._copies: dict[str, Callable] = {}
         if layer is not None:
             # Trace the gradient step now: a layer without a gradient path is refused here.
             self._disconnected = False
@@ -198,6 +201,37 @@ class Explainer:
             logits = self._logits(self._features(x, training=False))
             score, class_index = self._pick(logits, class_index)
         return tape.gradient(score, x), logits, class_index
+
+    def _loss_gradients(self, x: tf.Tensor, labels: tf.Tensor):
+        # Cross-entropy of the softmax of the logits against `labels` (the attacks' loss).
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits = self._logits(self._features(x, training=False))
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        return tape.gradient(loss, x), logits
+
+    def copy_input_gradients(self, key: str, make_copy: Callable[[keras.Model], keras.Model]):
+        """`input_gradients` through a private copy of this explainer's graph.
+
+        The copy is made once by `make_copy(feature_model)` (guided backprop swaps its ReLUs)
+        and its variables are re-assigned from the originals at every call, inside the step,
+        so a copy whose weights were re-initialised in place (the randomization test) counts.
+        """
+        if key not in self._copies:
+            copy = make_copy(self._features)
+            pairs = list(zip(copy.weights, self._features.weights, strict=True))
+
+            def step(x: tf.Tensor, class_index: tf.Tensor):
+                for dst, src in pairs:
+                    dst.assign(src.value)
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    logits = self._logits(copy(x, training=False))
+                    score, class_index = self._pick(logits, class_index)
+                return tape.gradient(score, x), logits, class_index
+
+            self._copies[key] = self._compile(step)
+        return self._copies[key]
 
     def _probabilities(self, x: tf.Tensor) -> tf.Tensor:
         return self._to_probabilities(self._logits(self._features(x, training=False)))

@@ -35,6 +35,8 @@ from cnnviz.cam.family import (
     LayerCAM,
     ScoreCAM,
 )
+from cnnviz.cam.guided import Deconvnet, GuidedBackprop
+from cnnviz.cam.occlusion import Occlusion
 from cnnviz.cam.saliency import IntegratedGradients, SmoothGrad, VanillaGradient
 
 __all__ = [
@@ -62,6 +64,9 @@ METHODS: dict[str, type[Method]] = {
         VanillaGradient,
         SmoothGrad,
         IntegratedGradients,
+        GuidedBackprop,
+        Deconvnet,
+        Occlusion,
     )
 }
 
@@ -118,6 +123,16 @@ def prepare(model: str | keras.Model, image: np.ndarray) -> tuple[keras.Model, n
     return net, x
 
 
+def check_class(explainer: Explainer, net: keras.Model, class_index: int | None) -> None:
+    """A `CamError` unless class_index is None or one of the model's classes."""
+    n_classes = explainer.classes
+    if class_index is not None and not 0 <= int(class_index) < n_classes:
+        raise CamError(
+            f"Expected class_index in [0, {n_classes - 1}] for model {net.name!r}. "
+            f"Received {class_index}."
+        )
+
+
 def _options(method: type[Method], options: dict[str, Any]) -> dict[str, Any]:
     unknown = set(options) - set(method.defaults)
     if unknown:
@@ -144,12 +159,7 @@ def explain(
     m = get_method(method)
     path = (layer or layer_tools.last_conv_layer(net)) if m.uses_layer else None
     explainer = explainer or get_explainer(net, path)
-    n_classes = explainer.classes
-    if class_index is not None and not 0 <= int(class_index) < n_classes:
-        raise CamError(
-            f"Expected class_index in [0, {n_classes - 1}] for model {net.name!r}. "
-            f"Received {class_index}."
-        )
+    check_class(explainer, net, class_index)
     step = Step(
         explainer=explainer,
         x=x,
@@ -219,7 +229,8 @@ def compute(
 
     Args:
         method: "gradcam", "gradcam++", "hirescam", "layercam", "scorecam", "eigencam",
-            "gradient", "smoothgrad" or "integrated_gradients".
+            "gradient", "smoothgrad", "integrated_gradients", "guided_backprop", "deconvnet"
+            or "occlusion".
         model: a registry name (its preprocessing is applied, see `cnnviz.models.resolve`) or a
             bare keras.Model (the image is fed as float32, unchanged).
         image: one image (H, W[, C]) as `cnnviz.images.load_image` returns it for a name;
@@ -229,7 +240,7 @@ def compute(
             convolution layer. Ignored by saliency methods.
         progress: progress(done, total) for the slow methods (Score-CAM, SmoothGrad, IG).
         **options: method options: `batch_size` (Score-CAM, SmoothGrad, IG), `samples`,
-            `noise`, `seed` (SmoothGrad), `steps` (IG).
+            `noise`, `seed` (SmoothGrad), `steps` (IG), `patch`, `stride` (occlusion).
 
     Returns:
         An `Explanation`; `heatmap` is (H, W) float32 in [0, 1] at the model's input size,
