@@ -1,0 +1,305 @@
+"""Transfer learning: a new classifier head on the convolutional part of a trained network.
+
+Seed 001 ends with "Transfer Learning from Famous Pre-trained Networks" and seed 003 with a
+frozen VGG16 base on cats vs dogs, then fine-tuning. `build` makes the three models a student
+compares, following the Keras guide "Transfer learning & fine-tuning":
+
+- ``"frozen"``: the base's weights are copied and never change (``trainable=False``, and the
+  base runs in inference mode, so batch-norm statistics stay put); only the head learns;
+- ``"finetune"``: the same copy, but the layers from ``finetune_from`` on learn too, with a
+  ten times lower learning rate (`FINETUNE_LEARNING_RATE`) so the pre-trained filters are
+  adjusted, not destroyed;
+- ``"scratch"``: the same architecture with fresh random weights, everything learns.
+
+The model is built on a copy (`keras.models.clone_model` + `set_weights`): the shared cached
+model that `cnnviz.models.load` hands out is never changed. The base's preprocessing goes
+inside the new model (a fixed 1×1 convolution for the per-channel affine maps of
+keras.applications' ``preprocess_input``), so the result takes 0..255 pixels like the
+built-ins and every other page can feed and explain it as a bare keras.Model.
+
+Layout of a built model (Functional): ``input`` → [``preprocess``] → ``base`` (a nested model,
+the copied convolutional part) → ``gap`` (GlobalAveragePooling2D) → ``predictions``
+(Dense softmax). It is returned compiled (Adam, sparse categorical cross-entropy, accuracy),
+so `cnnviz.train.train_model` keeps the mode's learning rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from cnnviz import layers as cnn_layers
+from cnnviz import models
+
+__all__ = [
+    "TransferError",
+    "MODES",
+    "HEAD_LEARNING_RATE",
+    "FINETUNE_LEARNING_RATE",
+    "learning_rate",
+    "cut_layer",
+    "build",
+    "base_of",
+    "fit",
+]
+
+MODES = ("frozen", "finetune", "scratch")
+#: Adam's step size for a head on a frozen base, and for a network trained from scratch.
+HEAD_LEARNING_RATE = 1e-3
+#: Fine-tuning moves pre-trained weights: ten times smaller steps (the Keras guide uses 1e-5
+#: after a 1e-3 head phase; one phase at 1e-4 trains a small head too in a few epochs).
+FINETUNE_LEARNING_RATE = 1e-4
+#: keras.applications bases that can be rebuilt at another input size (96–160 px is quick).
+_RESIZABLE = {"mobilenet_v2": "MobileNetV2"}
+_MAX_CLASSES = 1000
+
+
+class TransferError(ValueError):
+    """A base, mode, layer or class count that cannot be used; the message says what was expected."""
+
+
+def learning_rate(mode: str) -> float:
+    """The Adam learning rate `build` compiles a model of this mode with."""
+    _check_mode(mode)
+    return FINETUNE_LEARNING_RATE if mode == "finetune" else HEAD_LEARNING_RATE
+
+
+def _check_mode(mode: object) -> None:
+    if mode not in MODES:
+        raise TransferError(f"Expected mode to be one of {', '.join(MODES)}. Received mode={mode!r}.")
+
+
+def cut_layer(model: keras.Model) -> str:
+    """Where the convolutional part ends: the last layer with a spatial (4-D) output that
+    follows the last convolution (its batch norm and activation included), before any global
+    pooling, flatten or dense layer.
+
+    Raises:
+        TransferError: the model has no convolution layer.
+    """
+    infos = cnn_layers.list_layers(model)
+    conv = [i for i, info in enumerate(infos) if info.is_conv and info.depth == 0]
+    if not conv:
+        raise TransferError(
+            f"Expected a base with a convolution layer at its top level. Model {model.name!r} has none."
+        )
+    end = conv[-1]
+    for j in range(end + 1, len(infos)):
+        shape = infos[j].output_shape
+        if infos[j].depth != 0:
+            continue
+        if shape is None or len(shape) != 4:
+            break
+        end = j
+    return infos[end].path
+
+
+def _affine_preprocess(name: str, channels: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The registry entry's preprocessing as a per-pixel affine map y = x @ A + b, or None when
+    it is the identity (a built-in rescales inside) or not affine (then the caller feeds as is).
+
+    Found by probing `models.resolve(name)`'s preprocess with constant images, the public way
+    the zoo says how it feeds a model, and checked on a random image.
+    """
+    _, pre = models.resolve(name)
+    if channels != 3:
+        return None  # gray bases (digits): their fed images are converted by the pages
+
+    def at(img: np.ndarray) -> np.ndarray:
+        return np.asarray(pre(img), np.float64)[0, 0, 0]
+
+    zero = np.zeros((8, 8, 3), np.uint8)
+    b = at(zero)
+    a = np.stack([(at(zero + np.eye(3, dtype=np.uint8)[j] * 100) - b) / 100 for j in range(3)])
+    rng = np.random.default_rng(0)
+    probe = rng.integers(0, 256, (3,), dtype=np.uint8)
+    if not np.allclose(at(np.broadcast_to(probe, (8, 8, 3)).copy()), probe @ a + b, atol=1e-3):
+        return None
+    if np.allclose(a, np.eye(3)) and np.allclose(b, 0):
+        return None
+    return a.astype(np.float32), b.astype(np.float32)
+
+
+def _features(base: keras.Model) -> keras.Model:
+    """A new model from the base's input to its cut layer; it still shares the base's layers."""
+    return cnn_layers.feature_model(base, [cut_layer(base)], include_output=False)
+
+
+def _copy(features: keras.Model, *, weights: bool) -> keras.Model:
+    """An independent copy (new layers, new variables); with `weights`, the same values."""
+    clone = keras.models.clone_model(features)
+    if weights:
+        clone.set_weights(features.get_weights())
+    return clone
+
+
+def _resized_application(name: str, side: int) -> keras.Model:
+    """A keras.applications base rebuilt at side×side, with the loaded model's weights copied by
+    layer name (convolution weights do not depend on the picture size)."""
+    builder = getattr(keras.applications, _RESIZABLE[name])
+    shared = models.load(name)
+    fresh = builder(weights=None, include_top=False, input_shape=(side, side, 3))
+    for layer in fresh.layers:
+        if layer.weights:
+            layer.set_weights(shared.get_layer(layer.name).get_weights())
+    return fresh
+
+
+def build(
+    base: str | keras.Model,
+    n_classes: int,
+    *,
+    mode: str = "frozen",
+    finetune_from: str | None = None,
+    input_size: int | None = None,
+) -> keras.Model:
+    """A new GAP + Dense softmax head on a copy of a base's convolutional part.
+
+    Args:
+        base: a registry name ("shapes", "digits", "mobilenet_v2", ...), which brings its own
+            preprocessing (built into the new model), or a keras.Model fed as it is.
+        n_classes: number of output classes, 2..1000.
+        mode: "frozen", "finetune" or "scratch" (see the module docstring).
+        finetune_from: "finetune" only: the name of the first base layer that learns (default:
+            the last convolution layer). Layers before it stay frozen.
+        input_size: "mobilenet_v2" only: rebuild it at input_size×input_size (32..224).
+
+    Returns:
+        A compiled keras.Model, input (H, W, C) 0..255 pixels, output (N, n_classes)
+        probabilities; its nested base is `base_of(model)`.
+
+    Raises:
+        TransferError: bad mode, class count, layer name or size.
+        cnnviz.models.ModelError: unknown registry name or a model that cannot be loaded.
+    """
+    _check_mode(mode)
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer):
+        raise TransferError(f"Expected n_classes to be an integer. Received {n_classes!r}.")
+    if not 2 <= n_classes <= _MAX_CLASSES:
+        raise TransferError(
+            f"Expected n_classes between 2 and {_MAX_CLASSES}. Received n_classes={n_classes}."
+        )
+    if finetune_from is not None and mode != "finetune":
+        raise TransferError(
+            f"finetune_from is for mode='finetune' only. Received mode={mode!r}, "
+            f"finetune_from={finetune_from!r}."
+        )
+    if not isinstance(base, str | keras.Model):
+        raise TransferError(
+            f"Expected base to be a registry name or a keras.Model. Received {type(base).__name__}."
+        )
+    if input_size is not None and (not isinstance(base, str) or base not in _RESIZABLE):
+        raise TransferError(
+            f"input_size works for {', '.join(_RESIZABLE)} only. Received base={base!r}."
+        )
+    if input_size is not None and not (isinstance(input_size, int) and 32 <= input_size <= 224):
+        raise TransferError(f"Expected input_size between 32 and 224. Received {input_size!r}.")
+
+    # 1. The convolutional part of the base, as an independent copy (the shared model stays).
+    if isinstance(base, str):
+        if input_size is not None:
+            features = _resized_application(base, input_size)  # already a fresh model
+        else:
+            features = _features(models.load(base))
+        source_name = base
+    else:
+        features = _features(base)
+        source_name = base.name
+    copied = _copy(features, weights=mode != "scratch")
+    # One nested model named "base" over the copied layers (a name the pages can find).
+    copy = keras.Model(copied.inputs[0], copied.outputs[0], name="base")
+    shape = tuple(copy.input_shape[1:])
+    affine = _affine_preprocess(base, shape[-1]) if isinstance(base, str) else None
+
+    # 2. Which layers learn.
+    if mode == "frozen":
+        copy.trainable = False
+    elif mode == "finetune":
+        names = [layer.name for layer in copy.layers]
+        start = finetune_from or cnn_layers.last_conv_layer(copy).split("/")[-1]
+        if start not in names:
+            raise TransferError(
+                f"Unknown layer {start!r} for finetune_from. Expected one of the base's "
+                f"layers: {', '.join(n for n in names[1:])}."
+            )
+        first = names.index(start)
+        for i, layer in enumerate(copy.layers):
+            layer.trainable = i >= first
+
+    # 3. The new model: preprocessing inside, the base, then the new head.
+    inputs = keras.Input(shape=shape, name="input")
+    x = inputs
+    if affine is not None:
+        a, b = affine
+        pre = keras.layers.Conv2D(3, 1, name="preprocess", trainable=False)
+        x = pre(x)
+        pre.set_weights([a[None, None], b])
+    # Frozen and fine-tuned bases run in inference mode: batch norm keeps the base's statistics
+    # (the Keras guide's advice); a scratch network trains its batch norm as usual.
+    x = copy(x, training=False) if mode != "scratch" else copy(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=f"{_safe(source_name)}_{mode}_{n_classes}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate(mode)),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:40]
+
+
+def base_of(model: keras.Model) -> keras.Model:
+    """The nested base (the copied convolutional part) of a model `build` made."""
+    try:
+        return model.get_layer("base")
+    except ValueError:
+        raise TransferError(
+            f"Expected a model made by cnnviz.transfer.build. Model {model.name!r} has no 'base'."
+        ) from None
+
+
+def fit(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    max_steps: int | None = None,
+) -> dict[str, list[float]]:
+    """Train a built model with `cnnviz.train.train_model` (curves, Stop, CNNVIZ_MAX_STEPS).
+
+    Labels must lie in 0..n_classes-1; the model keeps the learning rate `build` chose.
+
+    Returns:
+        The per-epoch history ("loss", "accuracy", "val_loss", "val_accuracy").
+    """
+    from cnnviz.train import train_model  # noqa: PLC0415 (train imports the registry)
+
+    y = np.asarray(y)
+    n = int(model.output_shape[-1])
+    if y.size and (y.min() < 0 or y.max() >= n):
+        raise TransferError(
+            f"Expected labels in 0..{n - 1} for this {n}-class model. "
+            f"Received labels {int(y.min())}..{int(y.max())}."
+        )
+    return train_model(
+        model,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=validation_data,
+        progress=progress,
+        stop=stop,
+        max_steps=max_steps,
+    )
