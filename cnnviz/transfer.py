@@ -68,7 +68,9 @@ def learning_rate(mode: str) -> float:
 
 def _check_mode(mode: object) -> None:
     if mode not in MODES:
-        raise TransferError(f"Expected mode to be one of {', '.join(MODES)}. Received mode={mode!r}.")
+        raise TransferError(
+            f"Expected mode to be one of {', '.join(MODES)}. Received mode={mode!r}."
+        )
 
 
 def cut_layer(model: keras.Model) -> str:
