@@ -54,7 +54,10 @@ sections = {
         ("filters.py", "Filters", ":material/palette:"),
         ("gradcam.py", "Grad-CAM", ":material/local_fire_department:"),
     ),
-    "Train": _existing(("train.py", "Train a CNN", ":material/model_training:")),
+    "Train": _existing(
+        ("train.py", "Train a CNN", ":material/model_training:"),
+        ("transfer.py", "Transfer learning", ":material/move_up:"),
+    ),
 }
 navigation = st.navigation({name: pages for name, pages in sections.items() if pages})
 

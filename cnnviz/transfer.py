@@ -25,7 +25,9 @@ so `cnnviz.train.train_model` keeps the mode's learning rate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -43,6 +45,15 @@ __all__ = [
     "build",
     "base_of",
     "fit",
+    "NovelTask",
+    "novel_task",
+    "compare",
+    "OwnData",
+    "MAX_OWN_CLASSES",
+    "MAX_IMAGES_PER_CLASS",
+    "own_classes",
+    "near_chance",
+    "export",
 ]
 
 MODES = ("frozen", "finetune", "scratch")
@@ -305,3 +316,219 @@ def fit(
         stop=stop,
         max_steps=max_steps,
     )
+
+
+# ------------------------------------------------------------------ the seeds' experiment
+
+
+class NovelTask(NamedTuple):
+    """Few-shot data for new classes: train, validation (curves) and held-out (the table)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+
+
+#: Seeds of the validation and held-out sets: far from any training seed.
+VAL_SEED, TEST_SEED = 20_001, 20_002
+
+
+def novel_task(per_class: int, *, seed: int = 0, n_val: int = 100, n_test: int = 400) -> NovelTask:
+    """The new-classes task: `per_class` pictures of each `datasets.NOVEL_CLASSES` shape to
+    learn from, a validation set for the curves and a fixed, seeded held-out set (the same for
+    every `per_class` and `seed`, so the numbers compare)."""
+    from cnnviz import datasets  # noqa: PLC0415
+
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or not 1 <= per_class <= 5000:
+        raise TransferError(f"Expected per_class between 1 and 5000. Received {per_class!r}.")
+    k = len(datasets.NOVEL_CLASSES)
+    x, y = datasets.novel_shapes(per_class * k, seed=seed)
+    xv, yv = datasets.novel_shapes(n_val, seed=VAL_SEED)
+    xt, yt = datasets.novel_shapes(n_test, seed=TEST_SEED)
+    f = np.float32
+    return NovelTask(
+        x.astype(f), y, xv.astype(f), yv, xt.astype(f), yt, list(datasets.NOVEL_CLASSES)
+    )
+
+
+def _epochs_for(n: int, batch_size: int, steps: int) -> int:
+    # The same number of gradient steps for every data size (small sets get more epochs).
+    return max(1, math.ceil(steps / math.ceil(n / batch_size)))
+
+
+def compare(
+    base: str | keras.Model,
+    task: NovelTask,
+    *,
+    modes: tuple[str, ...] = ("scratch", "frozen", "finetune"),
+    steps: int = 200,
+    batch_size: int = 16,
+    seed: int = 0,
+    progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    max_steps: int | None = None,
+) -> dict[str, dict]:
+    """Train one model per mode on the task and measure it on the held-out set.
+
+    Every mode gets the same seed, the same data and the same number of gradient steps.
+
+    Args:
+        progress: called as progress(mode, epoch, epochs, logs) after each epoch.
+
+    Returns:
+        {mode: {"history": per-epoch curves, "accuracy": held-out accuracy, "model": model}}.
+    """
+    from cnnviz.train import evaluate  # noqa: PLC0415
+
+    for mode in modes:
+        _check_mode(mode)
+    if not isinstance(steps, int) or steps < 1:
+        raise TransferError(f"Expected steps to be a positive integer. Received {steps!r}.")
+    epochs = _epochs_for(len(task.x), batch_size, steps)
+    results: dict[str, dict] = {}
+    for mode in modes:
+        keras.utils.set_random_seed(seed)
+        model = build(base, len(task.classes), mode=mode)
+        history = fit(
+            model,
+            task.x,
+            task.y,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_data=(task.x_val, task.y_val),
+            progress=None
+            if progress is None
+            else (lambda e, logs, m=mode: progress(m, e, epochs, logs)),
+            stop=stop,
+            max_steps=max_steps,
+        )
+        results[mode] = {
+            "history": history,
+            "accuracy": evaluate(model, task.x_test, task.y_test),
+            "model": model,
+        }
+        if stop is not None and stop():
+            break
+    return results
+
+
+# ------------------------------------------------------------------ your own classes
+
+
+MIN_OWN_CLASSES, MAX_OWN_CLASSES = 2, 5
+#: A handful to a few dozen pictures per class (bounded: every picture is held in memory).
+MIN_IMAGES_PER_CLASS, MAX_IMAGES_PER_CLASS = 2, 60
+_MAX_NAME = 40
+
+
+class OwnData(NamedTuple):
+    """A student's classes, resized for the base: train and validation split per class."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    classes: list[str]
+
+
+def own_classes(
+    pictures: dict[str, list[np.ndarray]], input_shape: tuple[int, int, int], *, seed: int = 0
+) -> OwnData:
+    """Turn {class name: [RGB uint8 pictures]} into training data for a base's input.
+
+    Each picture is resized to the base's input (Pillow bicubic) and, for a gray base, turned
+    gray. One picture in five of each class (at least one) is kept back for validation, so a
+    class needs two pictures at least.
+
+    Raises:
+        TransferError: fewer than 2 or more than 5 classes, an empty or repeated name, a class
+            with fewer than 2 or more than `MAX_IMAGES_PER_CLASS` pictures, or a picture that
+            is not an (H, W, 3) uint8 array.
+    """
+    from cnnviz import images  # noqa: PLC0415
+
+    names = [str(n).strip() for n in pictures]
+    if not MIN_OWN_CLASSES <= len(names) <= MAX_OWN_CLASSES:
+        raise TransferError(
+            f"Expected {MIN_OWN_CLASSES} to {MAX_OWN_CLASSES} classes. Received {len(names)}."
+        )
+    if any(not n for n in names) or len({n.lower() for n in names}) != len(names):
+        raise TransferError("Expected every class to have its own, non-empty name.")
+    if any(len(n) > _MAX_NAME for n in names):
+        raise TransferError(f"Expected class names of at most {_MAX_NAME} characters.")
+    h, w, c = input_shape
+    rng = np.random.default_rng(seed)
+    xs, ys, xv, yv = [], [], [], []
+    for label, (name, pics) in enumerate(zip(names, pictures.values(), strict=True)):
+        if len(pics) < MIN_IMAGES_PER_CLASS:
+            raise TransferError(
+                f"Class {name!r} has {len(pics)} picture(s). Expected at least "
+                f"{MIN_IMAGES_PER_CLASS}: one to learn from and one to check the model on."
+            )
+        if len(pics) > MAX_IMAGES_PER_CLASS:
+            raise TransferError(
+                f"Class {name!r} has {len(pics)} pictures. Expected at most {MAX_IMAGES_PER_CLASS}."
+            )
+        fitted = []
+        for pic in pics:
+            pic = np.asarray(pic)
+            if pic.dtype != np.uint8 or pic.ndim != 3 or pic.shape[2] != 3:
+                raise TransferError(
+                    f"Expected (H, W, 3) uint8 pictures in class {name!r}. "
+                    f"Received {pic.dtype} {pic.shape}."
+                )
+            pic = images.resize(pic, (h, w))
+            fitted.append(images.to_gray(pic)[..., None] if c == 1 else pic)
+        order = rng.permutation(len(fitted))
+        n_val = max(1, len(fitted) // 5)
+        for i, j in enumerate(order):
+            (xv if i < n_val else xs).append(fitted[j])
+            (yv if i < n_val else ys).append(label)
+    f = np.float32
+    return OwnData(
+        np.stack(xs).astype(f), np.array(ys), np.stack(xv).astype(f), np.array(yv), names
+    )
+
+
+def near_chance(accuracy: float, n_classes: int, n_val: int) -> bool:
+    """True when a validation accuracy is within two standard errors of guessing.
+
+    Guessing among k classes scores 1/k on average, with a binomial standard error of
+    sqrt(p (1 - p) / n) on n validation pictures.
+    """
+    p = 1.0 / n_classes
+    return accuracy <= p + 2 * math.sqrt(p * (1 - p) / max(1, n_val))
+
+
+def export(model: keras.Model, class_names: list[str]) -> tuple[bytes, bytes]:
+    """The model as a `.keras` file and its class names as JSON (output index → name).
+
+    Keras' format has no field for class names, so they travel next to it, in the form of
+    the built-in models' cards ({"classes": [...], "input_shape": [...]}).
+    """
+    import json  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    if len(class_names) != int(model.output_shape[-1]):
+        raise TransferError(
+            f"Expected {model.output_shape[-1]} class names. Received {len(class_names)}."
+        )
+    # The same layers in an uncompiled model: no optimizer in the file (an upload of it must
+    # pass `models.load_uploaded`, which refuses optimizer objects), and the model is unchanged.
+    plain = keras.Model(model.inputs, model.outputs, name=model.name)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.keras"
+        plain.save(path)
+        data = path.read_bytes()
+    card = {
+        "name": model.name,
+        "classes": list(class_names),
+        "input_shape": list(model.input_shape[1:]),
+        "preprocessing": {"range": [0, 255], "rescaling": "inside the model"},
+    }
+    return data, json.dumps(card, indent=2).encode()
