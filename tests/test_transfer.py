@@ -216,3 +216,49 @@ def test_novel_shapes_subset_and_bad_arguments():
             datasets.novel_shapes(4, classes=bad)
     with pytest.raises(datasets.DatasetError, match="size"):
         datasets.novel_shapes(4, size=8)
+
+
+# ------------------------------------------------------------------ your own classes
+
+
+def _pics(n: int, side: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (side, side + i, 3), dtype=np.uint8) for i in range(n)]
+
+
+def test_own_classes_resize_split_and_label():
+    data = transfer.own_classes(
+        {"cups": _pics(5, 50, 0), " pens ": _pics(10, 120, 1)}, (64, 64, 3), seed=0
+    )
+    assert data.classes == ["cups", "pens"]
+    # One in five of each class (at least one) is held back for validation.
+    assert np.bincount(data.y_val).tolist() == [1, 2]
+    assert np.bincount(data.y).tolist() == [4, 8]
+    assert data.x.shape == (12, 64, 64, 3) and data.x.dtype == np.float32
+    gray = transfer.own_classes({"a": _pics(2, 30, 2), "b": _pics(2, 30, 3)}, (28, 28, 1))
+    assert gray.x.shape == (2, 28, 28, 1)
+
+
+@pytest.mark.parametrize(
+    ("pictures", "match"),
+    [
+        ({"a": _pics(3, 20, 0)}, "Expected 2 to 5 classes"),
+        ({str(i): _pics(2, 20, i) for i in range(6)}, "Expected 2 to 5 classes"),
+        ({"a": _pics(3, 20, 0), "A ": _pics(3, 20, 1)}, "own, non-empty name"),
+        ({"a": _pics(3, 20, 0), "b": _pics(1, 20, 1)}, "'b' has 1 picture"),
+        ({"a": _pics(3, 20, 0), "b": [np.zeros((9, 9), np.uint8)] * 2}, r"\(H, W, 3\) uint8"),
+        ({"a": _pics(3, 20, 0), "b": _pics(2, 8, 1) * 31}, "at most 60"),
+    ],
+)
+def test_own_classes_bad_input_gets_a_clear_message(pictures, match):
+    with pytest.raises(transfer.TransferError, match=match):
+        transfer.own_classes(pictures, (64, 64, 3))
+
+
+def test_near_chance_uses_two_binomial_standard_errors():
+    # 2 classes, 100 pictures: chance 0.5, standard error sqrt(0.25 / 100) = 0.05.
+    assert transfer.near_chance(0.5, 2, 100)
+    assert transfer.near_chance(0.6, 2, 100)
+    assert not transfer.near_chance(0.61, 2, 100)
+    # 4 classes, 3 pictures: 0.25 + 2 * sqrt(0.1875 / 3) = 0.75.
+    assert transfer.near_chance(0.66, 4, 3) and not transfer.near_chance(1.0, 4, 3)
