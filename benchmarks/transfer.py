@@ -5,7 +5,8 @@ and four shapes it never saw (`cnnviz.datasets.NOVEL_CLASSES`: pentagon, arrow, 
 ring). For 5, 20 and 100 training pictures per class, three models are trained with the same
 seed and the same number of gradient steps (`cnnviz.transfer.compare`):
 
-- scratch:  the shapes architecture with fresh random weights, everything learns (Adam 1e-3);
+- scratch:  the shapes architecture with fresh random weights, everything learns (Adam 1e-3,
+            batch-norm momentum 0.9: see `transfer.SCRATCH_BN_MOMENTUM`);
 - frozen:   the shapes model's convolutional part copied and frozen, a new GAP+Dense head;
 - finetune: the same copy, with conv4 and its batch norm learning too, Adam 1e-4.
 
@@ -17,9 +18,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
@@ -42,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         accs = {m: [] for m in MODES}
         for seed in range(args.seeds):
             task = transfer.novel_task(k, seed=seed)
-            res = transfer.compare(args.base, task, modes=MODES, steps=args.steps, seed=seed)
+            res = transfer.compare(
+                args.base, task, modes=MODES, steps=args.steps, seed=seed, validate=False
+            )
             for m in MODES:
                 accs[m].append(res[m]["accuracy"])
         rows.append((k, {m: float(np.mean(v)) for m, v in accs.items()}))
