@@ -53,6 +53,7 @@ sections = {
         ("activations.py", "Activations", ":material/lightbulb:"),
         ("filters.py", "Filters", ":material/palette:"),
         ("gradcam.py", "Grad-CAM", ":material/local_fire_department:"),
+        ("neurons.py", "Neurons", ":material/hub:"),
     ),
     "Train": _existing(
         ("train.py", "Train a CNN", ":material/model_training:"),

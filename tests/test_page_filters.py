@@ -44,7 +44,7 @@ def _array(value) -> np.ndarray:
 
 
 @pytest.fixture
-def counted(monkeypatch):
+def counted(monkeypatch, tmp_path):
     """Count real optimisations (and their progress calls); start from an empty cache."""
     runs, ticks = [], []
     real = featureviz.visualize
@@ -60,6 +60,8 @@ def counted(monkeypatch):
 
     monkeypatch.setattr(featureviz, "visualize", counting)
     featureviz_cache._stored.clear()
+    # And an empty disk cache (cnnviz.diskcache), which would otherwise serve earlier tests' runs.
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "cache"))
     yield runs, ticks
     featureviz_cache._stored.clear()
 

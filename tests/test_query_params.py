@@ -34,6 +34,7 @@ PAGES = {
     "activations.py": ["model", "sample", "layer", "filter"],
     "gradcam.py": ["model", "sample", "layer", "class", "method"],
     "filters.py": ["model", "layer"],
+    "neurons.py": ["model", "layer", "channel", "data"],
 }
 
 

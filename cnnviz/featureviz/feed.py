@@ -34,7 +34,7 @@ def resolve(model) -> tuple[keras.Model, Callable | None]:
     if isinstance(model, str):
         from cnnviz import models  # only names need the zoo
 
-        return models.resolve(model)
+        return models.resolve(model, pictures=False)  # it optimises inputs, not pictures
     raise FeatureVizError(
         f"Expected a model name or a keras.Model. Received {type(model).__name__}."
     )

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from cnnviz.models.applications import load_imagenet
 from cnnviz.models.errors import (
+    BlankImage,
     ModelError,
     ModelInfo,
     ModelOutputNotFinite,
@@ -56,6 +57,7 @@ from cnnviz.models.errors import (
 from cnnviz.models.loading import load, random_variant
 from cnnviz.models.preprocess import (
     check_finite,
+    fit_picture,
     info,
     predict,
     prepare,
@@ -83,6 +85,7 @@ __all__ = [
     "ModelError",
     "ModelRejected",
     "ModelUnavailable",
+    "BlankImage",
     "ModelOutputNotFinite",
     "ModelInfo",
     "ASSETS",
@@ -102,6 +105,7 @@ __all__ = [
     "prepare_note",
     "predict",
     "check_finite",
+    "fit_picture",
     "to_probabilities",
     "top_k",
     "LECTURE_PARAMS",

@@ -17,6 +17,10 @@ class ModelUnavailable(ModelError):
     """A model or its weights cannot be had (offline, file missing); the message says what to do."""
 
 
+class BlankImage(ModelError):
+    """A picture with nothing in it (no ink, no drawing) given to a built-in model."""
+
+
 class ModelOutputNotFinite(ModelError):
     """A model produced NaN or inf for an input: its answer cannot be shown."""
 

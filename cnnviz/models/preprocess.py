@@ -13,9 +13,10 @@ import keras
 import numpy as np
 
 from cnnviz import images as _images
+from cnnviz import userinput as _userinput
 from cnnviz.models import loading
 from cnnviz.models.applications import _imagenet_class_names
-from cnnviz.models.errors import ModelError, ModelInfo, ModelOutputNotFinite
+from cnnviz.models.errors import BlankImage, ModelError, ModelInfo, ModelOutputNotFinite
 from cnnviz.models.registry import _Entry, _entry, _preprocessing_text, title
 
 _PREDICT_BATCH = 64
@@ -104,7 +105,9 @@ def _as_batch(images: np.ndarray) -> np.ndarray:
     )
 
 
-def _prepare(entry: _Entry, images: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _prepare(
+    entry: _Entry, images: np.ndarray, pictures: bool = True
+) -> tuple[np.ndarray, list[str]]:
     """Apply the entry's preprocessing once per input; returns (float32 batch, notes).
 
     The same pixels given again (the next call of the same rerun) get a copy of the stored
@@ -112,14 +115,20 @@ def _prepare(entry: _Entry, images: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """
     raw = np.ascontiguousarray(images)
     if raw.nbytes > _RECENT_MAX_BYTES:
-        return _preprocess(entry, raw)
-    key = (entry.name, raw.shape, raw.dtype.str, hashlib.blake2b(raw.data, digest_size=16).digest())
+        return _preprocess(entry, raw, pictures)
+    key = (
+        entry.name,
+        pictures,
+        raw.shape,
+        raw.dtype.str,
+        hashlib.blake2b(raw.data, digest_size=16).digest(),
+    )
     with _recent_lock:
         hit = _recent.get(key)
         if hit is not None:
             _recent.move_to_end(key)
             return hit[0].copy(), list(hit[1])
-    x, notes = _preprocess(entry, raw)
+    x, notes = _preprocess(entry, raw, pictures)
     if x.nbytes > _RECENT_MAX_BYTES:
         return x, notes
     with _recent_lock:
@@ -129,13 +138,19 @@ def _prepare(entry: _Entry, images: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return x, notes
 
 
-def _preprocess(entry: _Entry, images: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _preprocess(
+    entry: _Entry, images: np.ndarray, pictures: bool = True
+) -> tuple[np.ndarray, list[str]]:
     """Apply the entry's preprocessing; returns (float32 batch (N, h, w, c), notes)."""
     x = _as_batch(images)
     if x.shape[-1] == 4:
         x = x[..., :3]  # drop alpha
     h, w, c = entry.input_shape
     notes: list[str] = []
+    if pictures and entry.fit is not None:
+        x, note = _fit_pictures(entry, x)
+        if note:
+            notes.append(note)
     # Resize each image to the model's input size (Pillow's antialiased bicubic).
     if x.shape[1:3] != (h, w):
         notes.append(f"resized {x.shape[2]}×{x.shape[1]} → {w}×{h}")
@@ -176,11 +191,82 @@ def _raw(images: np.ndarray) -> np.ndarray:
     return x[None] if x.ndim == 3 else x
 
 
-def resolve(model: str | keras.Model) -> tuple[keras.Model, Callable[[np.ndarray], np.ndarray]]:
+def _fit_pictures(entry: _Entry, x: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """Users' pictures made like the entry's training data (`cnnviz.userinput`).
+
+    Digits: every picture is normalised as MNIST (28×28 white on black; one already in that
+    form is kept). Drawings: a picture more than twice the model's side (a canvas, a photo)
+    is cropped to a square around the drawing; smaller ones are taken as framed.
+
+    Raises:
+        BlankImage: a picture with nothing in it.
+    """
+    planes = x[..., 0] if x.shape[-1] == 1 else x
+    try:
+        if entry.fit == "digit":
+            fitted = np.stack([_userinput.digit_input(p) for p in planes])[..., None]
+            same = fitted.shape == x.shape and np.array_equal(fitted, x)
+            return fitted, None if same else (
+                "normalised as MNIST (ink found against the paper, cropped, resized to fit "
+                "20×20, centred by mass in 28×28, white on black)"
+            )
+        if max(x.shape[1:3]) <= 2 * max(entry.input_shape[:2]):
+            return x, None
+        side = entry.input_shape[:2]
+        crops = [
+            _images.resize(
+                np.clip(np.rint(_userinput.drawing_input(p)), 0, 255).astype(np.uint8), side
+            )
+            for p in planes
+        ]
+    except _userinput.BlankPicture as err:
+        raise BlankImage(str(err)) from None
+    fitted = np.stack(crops)
+    note = f"cropped to the drawing, resized to {side[1]}×{side[0]}"
+    return (fitted[..., None] if fitted.ndim == 3 else fitted), note
+
+
+def fit_picture(model: str | keras.Model, image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """One user's picture made like a built-in model's training data, as a uint8 picture.
+
+    Digits: MNIST's 28×28 frame, white on black, (28, 28); shapes: a big canvas cropped to
+    the drawing at 64×64. Other models, and pictures that need nothing, come back unchanged
+    with None. Feeding the result again changes nothing more, so a page can show, overlay
+    and explain exactly the picture the model reads.
+
+    Returns:
+        (picture, a sentence saying what was done, or None).
+
+    Raises:
+        BlankImage: a picture with nothing in it.
+    """
+    if isinstance(model, keras.Model):
+        return image, None
+    entry, _ = _entry(model)
+    if entry.fit is None:
+        return image, None
+    x = _as_batch(image)
+    if x.shape[0] != 1:
+        raise ModelError(f"Expected one picture. Received a batch of shape {x.shape}.")
+    x = x[..., :3] if x.shape[-1] == 4 else x
+    fitted, note = _fit_pictures(entry, x)
+    if note is None:
+        return image, None
+    out = np.clip(np.rint(fitted[0]), 0, 255).astype(np.uint8)
+    return (out[..., 0] if out.shape[-1] == 1 else out), note
+
+
+def resolve(
+    model: str | keras.Model, *, pictures: bool = True
+) -> tuple[keras.Model, Callable[[np.ndarray], np.ndarray]]:
     """THE rule for a `model` argument: (keras.Model, preprocessing function).
 
     Args:
         model: a registry name or a keras.Model.
+        pictures: the images are users' pictures, so a built-in model first makes them like
+            its training data (digits: MNIST's normalisation; shapes: a big canvas cropped to
+            the drawing). False for arrays that already are model inputs (feature
+            visualisation's probes and renders).
 
     Returns:
         For a name: the loaded model and a function mapping uint8 images (H, W[, 3]) or
@@ -192,7 +278,7 @@ def resolve(model: str | keras.Model) -> tuple[keras.Model, Callable[[np.ndarray
         return model, _raw
     entry, _ = _entry(model)
     net = loading.load(model)
-    return net, lambda images: _prepare(entry, images)[0]
+    return net, lambda images: _prepare(entry, images, pictures)[0]
 
 
 def prepare(model: str | keras.Model, images: np.ndarray) -> tuple[np.ndarray, str | None]:

@@ -32,6 +32,9 @@ class _Entry:
     build: Callable[..., keras.Model]
     classes: Callable[[], list[str]]
     invert_dark: bool = False  # digits: flip dark-on-light images to MNIST's white-on-black
+    # Users' pictures first made like the training data (cnnviz.userinput): "digit" (MNIST's
+    # normalisation) or "drawing" (a big canvas cropped to the drawing); None: as they are.
+    fit: str | None = None
     family: str | None = None  # keras.applications module, for preprocess_input/decode_predictions
     weights_file: str | None = None
     weights_url: str | None = None
@@ -79,6 +82,7 @@ class BuiltinFacts:
     dataset_classes: str  # the cnnviz.datasets list of class names the generator draws
     invert_dark: bool  # digits: flip dark-on-light images to MNIST's white-on-black
     note: str  # what a good input looks like, for the model card
+    fit: str | None  # how users' pictures are made like the training data (see _Entry.fit)
     # The images go in as 0..255 floats; the model rescales inside (a Rescaling(1/255) layer).
     scale: str = "raw"
 
@@ -103,6 +107,16 @@ class BuiltinFacts:
         }
 
 
+# What `fit` does to a user's picture, in words (the model card and `info().preprocessing`).
+_FIT_TEXT = {
+    "digit": "cnnviz.userinput.digit_input: normalised as MNIST (ink found against the "
+    "paper's level at the border, soft threshold, crop to the ink, fitted into 20×20, centre "
+    "of mass at (14, 14) of 28×28); a digit already in that form goes in unchanged",
+    "drawing": "cnnviz.userinput.drawing_input: a picture over twice the input's side is "
+    "cropped to a square around the drawing (the drawing spans 60 % of it)",
+}
+
+
 #: The built-in, project-trained models' facts.
 BUILTINS = {
     "digits": BuiltinFacts(
@@ -111,8 +125,12 @@ BUILTINS = {
         input_shape=(28, 28, 1),
         dataset_classes="DIGIT_CLASSES",
         invert_dark=True,
-        note="White digit on a black background, about 20×20 pixels centred in 28×28, "
-        "like MNIST; invert dark ink on light paper first.",
+        note="White digit on a black background, its ink box fitted into 20×20 and its "
+        "centre of mass at (14, 14) of 28×28, exactly like MNIST. Any picture is made so first "
+        "(cnnviz.userinput.digit_input: ink found against the paper's level at the border, in "
+        "either polarity, soft threshold, crop to the ink); a digit already in that form goes "
+        "in unchanged.",
+        fit="digit",
     ),
     "shapes": BuiltinFacts(
         name="shapes",
@@ -121,6 +139,7 @@ BUILTINS = {
         dataset_classes="SHAPE_CLASSES",
         invert_dark=False,
         note="One object per picture, light on dark or dark on light.",
+        fit="drawing",
     ),
 }
 
@@ -199,6 +218,7 @@ def _registry() -> dict[str, _Entry]:
             lambda name=facts.name: _load_builtin(name),
             facts.classes,
             invert_dark=facts.invert_dark,
+            fit=facts.fit,
         )
         for facts in BUILTINS.values()
     ]
@@ -350,7 +370,8 @@ def title(name: str) -> str:
 
 
 def _preprocessing_text(entry: _Entry) -> str:
-    steps = [f"resized to {entry.input_shape[0]}×{entry.input_shape[1]}"]
+    steps = [_FIT_TEXT[entry.fit].split(": ", 1)[1]] if entry.fit else []
+    steps.append(f"resized to {entry.input_shape[0]}×{entry.input_shape[1]}")
     steps.append("converted to gray" if entry.input_shape[2] == 1 else "RGB")
     if entry.invert_dark:
         steps.append("inverted when dark on light (MNIST digits are white on black)")

@@ -22,9 +22,9 @@ import keras
 import numpy as np
 import streamlit as st
 
-from cnnviz import activations
+from cnnviz import activations, diskcache, models
 
-__all__ = ["image_key", "model_key", "forward"]
+__all__ = ["image_key", "model_key", "content_key", "forward"]
 
 
 def image_key(image: np.ndarray) -> str:
@@ -44,6 +44,23 @@ def model_key(model: str | keras.Model) -> str:
     for w in model.weights:
         h.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
     return f"{model.name}@{id(model)}:{h.hexdigest()}"
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _registry_fingerprint(name: str) -> str:
+    # A registry model is shared and read-only: hash its weights once per process.
+    return diskcache.model_fingerprint(models.resolve(name)[0])
+
+
+def content_key(model: str | keras.Model) -> str:
+    """A key that means the same in every process: for the on-disk cache (cnnviz.diskcache).
+
+    A registry name keeps its name (it decides the preprocessing) plus a hash of the loaded
+    weights, so a retrained shipped model gets new entries; a keras.Model is its content hash.
+    """
+    if isinstance(model, str):
+        return f"{model}:{_registry_fingerprint(model)}"
+    return f"model:{diskcache.model_fingerprint(model)}"
 
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)

@@ -13,6 +13,10 @@ The key holds the model (a registry name, or a session model's identity and weig
 from `cnnviz.ui.cache.model_key`), the layer, the filters, every setting and the step count
 after the $CNNVIZ_MAX_STEPS cap. Two sessions that miss at the same moment both compute; the
 second store is a no-op.
+
+Behind the memory cache sits the on-disk one (`cnnviz.diskcache`, under $CNNVIZ_CACHE_DIR),
+keyed by the model's content hash and the same settings: a second replica of the server, or
+this one after a restart, reads the pictures instead of computing them again.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ import keras
 import numpy as np
 import streamlit as st
 
-from cnnviz import featureviz
-from cnnviz.ui.cache import model_key
+from cnnviz import diskcache, featureviz
+from cnnviz.ui.cache import content_key, model_key
 
 __all__ = ["settings_key", "lookup", "visualize"]
 
@@ -52,14 +56,30 @@ def settings_key(
     return (model_key(model), layer, tuple(int(f) for f in filters), tuple(sorted(options.items())))
 
 
+def _disk_key(model: str | keras.Model, key: tuple) -> str:
+    # The memory key with the session-bound model key swapped for the content hash.
+    return diskcache.make_key("featureviz", content_key(model), *key[1:])
+
+
+def _from_disk(model, key: tuple) -> tuple[np.ndarray, np.ndarray] | None:
+    found = diskcache.default_cache().get(_disk_key(model, key))
+    if isinstance(found, dict) and {"images", "scores"} <= set(found):
+        return found["images"], found["scores"]
+    return None
+
+
 def lookup(
     model: str | keras.Model, layer: str | None, filters: Sequence[int], **settings
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The stored (images, scores) for these arguments, or None if nobody has computed them."""
+    """The stored (images, scores) for these arguments, or None if nobody has computed them
+    (in this process or, through the disk cache, any other)."""
+    key = settings_key(model, layer, filters, settings)
     try:
-        return _stored(settings_key(model, layer, filters, settings), None)
+        return _stored(key, None)
     except _Missing:
-        return None
+        pass
+    found = _from_disk(model, key)
+    return None if found is None else _stored(key, lambda: found)
 
 
 def visualize(
@@ -74,10 +94,12 @@ def visualize(
 
     Returns copies (st.cache_data unpickles each hit), so a page may change what it gets.
     """
+    found = lookup(model, layer, filters, **settings)
+    if found is not None:
+        return found
     key = settings_key(model, layer, filters, settings)
-    try:
-        return _stored(key, None)
-    except _Missing:
-        pass
-    result = featureviz.visualize(model, layer, list(filters), progress=progress, **settings)
-    return _stored(key, lambda: result)
+    images, scores = featureviz.visualize(
+        model, layer, list(filters), progress=progress, **settings
+    )
+    diskcache.default_cache().put(_disk_key(model, key), {"images": images, "scores": scores})
+    return _stored(key, lambda: (images, scores))

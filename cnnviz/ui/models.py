@@ -287,8 +287,10 @@ def fit_image(
 ) -> tuple[np.ndarray, str | None]:
     """The image to give the library for this model, and a note on what was done to it.
 
-    A registry model (a name) brings its own preprocessing (`models.resolve`), so the image
-    passes unchanged and the note says what that preprocessing does. `models.prepare` keeps
+    A registry model (a name) brings its own preprocessing (`models.resolve`); a built-in
+    model's picture is first made like its training data (`models.fit_picture`: MNIST's frame
+    for digits, a crop to the drawing for shapes), else it passes unchanged, and the note says
+    what that preprocessing does. `models.prepare` keeps
     the batch it made for the note, so the forward pass that follows in the same rerun does not
     preprocess the image again. An uploaded or
     session-trained model is fed as it is (the library's rule for a bare keras.Model), so we
@@ -296,7 +298,11 @@ def fit_image(
     page's models rescale inside).
     """
     if isinstance(model, str):
-        return image, models.prepare(model, image)[1]
+        # A built-in model's picture is first made like its training data (MNIST's frame,
+        # a crop to the drawing), so overlays and maps line up with what the model reads.
+        image, fitted = models.fit_picture(model, image)
+        note = models.prepare(model, image)[1]
+        return image, ", ".join(n for n in (fitted, note) if n) or None
     h, w, c = info.input_shape
     steps = []
     if image.shape[:2] != (h, w):
