@@ -351,7 +351,9 @@ class NovelTask(NamedTuple):
 VAL_SEED, TEST_SEED = 20_001, 20_002
 
 
-def novel_task(per_class: int, *, seed: int = 0, n_val: int = 100, n_test: int = 400) -> NovelTask:
+def novel_task(
+    per_class: int, *, seed: int = 0, n_val: int = 100, n_test: int = 400, size: int = 64
+) -> NovelTask:
     """The new-classes task: `per_class` pictures of each `datasets.NOVEL_CLASSES` shape to
     learn from, a validation set for the curves and a fixed, seeded held-out set (the same for
     every `per_class` and `seed`, so the numbers compare)."""
@@ -360,9 +362,9 @@ def novel_task(per_class: int, *, seed: int = 0, n_val: int = 100, n_test: int =
     if isinstance(per_class, bool) or not isinstance(per_class, int) or not 1 <= per_class <= 5000:
         raise TransferError(f"Expected per_class between 1 and 5000. Received {per_class!r}.")
     k = len(datasets.NOVEL_CLASSES)
-    x, y = datasets.novel_shapes(per_class * k, seed=seed)
-    xv, yv = datasets.novel_shapes(n_val, seed=VAL_SEED)
-    xt, yt = datasets.novel_shapes(n_test, seed=TEST_SEED)
+    x, y = datasets.novel_shapes(per_class * k, seed=seed, size=size)
+    xv, yv = datasets.novel_shapes(n_val, seed=VAL_SEED, size=size)
+    xt, yt = datasets.novel_shapes(n_test, seed=TEST_SEED, size=size)
     f = np.float32
     return NovelTask(
         x.astype(f), y, xv.astype(f), yv, xt.astype(f), yt, list(datasets.NOVEL_CLASSES)
@@ -386,12 +388,14 @@ def compare(
     stop: Callable[[], bool] | None = None,
     max_steps: int | None = None,
     validate: bool = True,
+    input_size: int | None = None,
 ) -> dict[str, dict]:
     """Train one model per mode on the task and measure it on the held-out set.
 
     Every mode gets the same seed, the same data and the same number of gradient steps.
 
     Args:
+        input_size: passed to `build` (MobileNetV2 at the task's picture size).
         validate: measure the validation set after every epoch (the curves); a benchmark
             that only needs the final table can skip it.
         progress: called as progress(mode, epoch, epochs, logs) after each epoch.
@@ -409,7 +413,7 @@ def compare(
     results: dict[str, dict] = {}
     for mode in modes:
         keras.utils.set_random_seed(seed)
-        model = build(base, len(task.classes), mode=mode)
+        model = build(base, len(task.classes), mode=mode, input_size=input_size)
         history = fit(
             model,
             task.x,

@@ -43,6 +43,13 @@ strip = np.concatenate(list(examples), axis=1)
 st.image(strip, caption=" · ".join(datasets.NOVEL_CLASSES[i] for i in example_labels))
 download_image("Download these examples", strip, "novel_shapes.png", key=f"{P}.examples_png")
 
+imagenet_ok, imagenet_msg = st.session_state.get(f"{P}._imagenet", (False, None))
+exp_bases = {SHAPES_BASE: "the shapes base (offline)"}
+if imagenet_ok:  # checked in section 2 below
+    exp_bases["mobilenet_v2"] = f"MobileNetV2 (ImageNet) at {ui.IMAGENET_SIDE} px"
+exp_base = st.radio(
+    "Base", list(exp_bases), format_func=exp_bases.get, key=f"{P}.exp_base", horizontal=True
+)
 c1, c2 = st.columns(2)
 per_class = c1.select_slider(
     "Training pictures per class",
@@ -61,7 +68,8 @@ steps = c2.slider(
     help="Every model gets the same number of steps (small sets are seen for more epochs).",
 )
 if st.button("Train the three models", key=f"{P}.compare", type="primary"):
-    task = ui.cached_task(int(per_class))
+    online = exp_base != SHAPES_BASE
+    task = ui.cached_task(int(per_class), size=ui.IMAGENET_SIDE if online else 64)
     bar = st.progress(0.0, text="Starting…")
     order = list(MODE_TITLES)
 
@@ -75,17 +83,22 @@ if st.button("Train the three models", key=f"{P}.compare", type="primary"):
 
     try:
         results = transfer.compare(
-            SHAPES_BASE, task, modes=tuple(order), steps=int(steps), progress=on_epoch
+            exp_base,
+            task,
+            modes=tuple(order),
+            steps=int(steps),
+            progress=on_epoch,
+            input_size=ui.IMAGENET_SIDE if online else None,
         )
     except ValueError as err:
         st.error(str(err))
     else:
         bar.empty()
         runs = st.session_state.setdefault(f"{P}._runs", {})
-        runs[int(per_class)] = {
+        runs[(exp_base, int(per_class))] = {
             m: {"history": r["history"], "accuracy": r["accuracy"]} for m, r in results.items()
         }
-        st.session_state[f"{P}._last"] = int(per_class)
+        st.session_state[f"{P}._last"] = (exp_base, int(per_class))
 
 runs = st.session_state.get(f"{P}._runs", {})
 last = st.session_state.get(f"{P}._last")
@@ -95,7 +108,9 @@ if last in runs:
     left, right = st.columns(2)
     left.plotly_chart(
         figures.mode_curves(
-            histories, chance=chance, title=f"Validation accuracy, {last} per class"
+            histories,
+            chance=chance,
+            title=f"Validation accuracy, {last[1]} per class, base {last[0]}",
         ),
         key=f"{P}.curves_acc",
     )
@@ -106,10 +121,14 @@ if last in runs:
 if runs:
     table = pd.DataFrame(
         [
-            {"pictures per class": k, **{MODE_TITLES[m]: r["accuracy"] for m, r in v.items()}}
-            for k, v in sorted(runs.items())
+            {
+                "base": b,
+                "pictures per class": k,
+                **{MODE_TITLES[m]: r["accuracy"] for m, r in v.items()},
+            }
+            for (b, k), v in sorted(runs.items())
         ]
-    ).set_index("pictures per class")
+    ).set_index(["base", "pictures per class"])
     st.markdown("**Held-out accuracy** (400 new pictures; guessing scores 25 %)")
     st.dataframe(table.style.format("{:.1%}"), key=f"{P}.table")
     st.download_button(
@@ -137,7 +156,7 @@ st.markdown(
 if st.button("Check for MobileNetV2's ImageNet weights", key=f"{P}.imagenet_check"):
     with st.spinner("Loading MobileNetV2…"):
         st.session_state[f"{P}._imagenet"] = ui.imagenet_base()
-imagenet_ok, imagenet_msg = st.session_state.get(f"{P}._imagenet", (False, None))
+    st.rerun()  # offer the ImageNet base in sections 1 and 3
 if imagenet_msg:
     (st.success if imagenet_ok else st.warning)(imagenet_msg)
 

@@ -40,11 +40,11 @@ def test_page_opens_and_the_experiment_fills_the_table():
     at.button(key="transfer.compare").click().run()
     no_errors(at)
     runs = at.session_state["transfer._runs"]
-    assert set(runs[5]) == {"scratch", "frozen", "finetune"}
-    for r in runs[5].values():
+    assert set(runs[("shapes", 5)]) == {"scratch", "frozen", "finetune"}
+    for r in runs[("shapes", 5)].values():
         assert 0.0 <= r["accuracy"] <= 1.0 and r["history"]["val_accuracy"]
     assert len(at.dataframe) == 1
-    assert at.dataframe[0].value.index.tolist() == [5]
+    assert at.dataframe[0].value.index.tolist() == [("shapes", 5)]
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +106,29 @@ def test_own_classes_export_loads_back_with_its_class_names(own_trained):
         loaded.predict(x, verbose=0), own["model"].predict(x, verbose=0), atol=1e-6
     )
     assert json.loads(card)["classes"] == ["ring", "arrow"]
+
+
+def test_offline_imagenet_check_says_so_and_keeps_the_offline_path(monkeypatch, tmp_path):
+    import collections
+    import socket
+
+    import keras.src.backend.config as keras_config
+
+    from cnnviz.models import applications, loading
+
+    def refuse(*args, **kwargs):
+        raise socket.gaierror(-3, "mocked: no network")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))
+    monkeypatch.setenv("CNNVIZ_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setattr(loading, "_cache", collections.OrderedDict())
+    monkeypatch.setattr(loading, "_status", {})
+    monkeypatch.setattr(applications, "_failed", {})
+    at = open_page()
+    at.button(key="transfer.imagenet_check").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("could not be loaded" in w.value for w in at.warning)
+    assert at.radio(key="transfer.exp_base").options == ["the shapes base (offline)"]
+    assert len(at.radio(key="transfer.own_base").options) == 1

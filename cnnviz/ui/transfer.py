@@ -29,9 +29,9 @@ IMAGENET_SIDE = 128
 
 
 @st.cache_data(max_entries=6, ttl=3600, show_spinner=False)
-def cached_task(per_class: int, seed: int = 0) -> transfer.NovelTask:
+def cached_task(per_class: int, seed: int = 0, size: int = 64) -> transfer.NovelTask:
     """The new-classes task (`transfer.novel_task`), generated once per size."""
-    return transfer.novel_task(per_class, seed=seed)
+    return transfer.novel_task(per_class, seed=seed, size=size)
 
 
 def pictures_key(i: int) -> str:
