@@ -8,7 +8,8 @@ seed and the same number of gradient steps (`cnnviz.transfer.compare`):
 - scratch:  the shapes architecture with fresh random weights, everything learns (Adam 1e-3,
             batch-norm momentum 0.9: see `transfer.SCRATCH_BN_MOMENTUM`);
 - frozen:   the shapes model's convolutional part copied and frozen, a new GAP+Dense head;
-- finetune: the same copy, with conv4 and its batch norm learning too, Adam 1e-4.
+- finetune: the same copy; the Keras guide's two phases: half the steps the head alone (Adam
+            1e-3), then conv4 and its batch norm learn too (Adam 1e-4).
 
 Each is measured on the same seeded held-out set of 400 new pictures (chance: 25 %).
 Prints one table; asserts nothing (numbers depend on the seed; `--seeds 3` averages).

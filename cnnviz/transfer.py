@@ -371,6 +371,33 @@ def novel_task(
     )
 
 
+def _head_only(model: keras.Model, lr: float) -> list[bool]:
+    """Phase 1 of fine-tuning: the base frozen, the head at lr; returns the base's per-layer
+    trainable flags for phase 2."""
+    base = base_of(model)
+    flags = [layer.trainable for layer in base.layers]
+    base.trainable = False
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return flags
+
+
+def _unfreeze(model: keras.Model, flags: list[bool]) -> None:
+    """Phase 2: the layers `build` made trainable learn again, at the fine-tuning rate."""
+    base = base_of(model)
+    base.trainable = True
+    for layer, flag in zip(base.layers, flags, strict=True):
+        layer.trainable = flag
+    model.compile(
+        optimizer=keras.optimizers.Adam(FINETUNE_LEARNING_RATE),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+
+
 def _epochs_for(n: int, batch_size: int, steps: int) -> int:
     # The same number of gradient steps for every data size (small sets get more epochs).
     return max(1, math.ceil(steps / math.ceil(n / batch_size)))
@@ -414,19 +441,38 @@ def compare(
     for mode in modes:
         keras.utils.set_random_seed(seed)
         model = build(base, len(task.classes), mode=mode, input_size=input_size)
-        history = fit(
-            model,
-            task.x,
-            task.y,
-            epochs=epochs,
-            batch_size=batch_size,
-            validation_data=(task.x_val, task.y_val),
-            progress=None
-            if progress is None
-            else (lambda e, logs, m=mode: progress(m, e, epochs, logs)),
-            stop=stop,
-            max_steps=max_steps,
-        )
+        # Fine-tuning follows the Keras guide's two phases: first the new head alone on the
+        # frozen base (a random head would send large gradients into the pre-trained layers),
+        # then the unfrozen layers too, at the lower rate. Half of the steps each.
+        phases = [(epochs, None)]
+        if mode == "finetune":
+            first = max(1, epochs // 2)
+            phases = [(first, HEAD_LEARNING_RATE), (max(1, epochs - first), None)]
+        history: dict[str, list[float]] = {}
+        done, flags = 0, None
+        for n_epochs, head_lr in phases:
+            if head_lr is not None:
+                flags = _head_only(model, head_lr)
+            elif flags is not None:
+                _unfreeze(model, flags)
+            part = fit(
+                model,
+                task.x,
+                task.y,
+                epochs=n_epochs,
+                batch_size=batch_size,
+                validation_data=(task.x_val, task.y_val) if validate else None,
+                progress=None
+                if progress is None
+                else (lambda e, logs, m=mode, d=done: progress(m, d + e, epochs, logs)),
+                stop=stop,
+                max_steps=max_steps,
+            )
+            for key, values in part.items():
+                history.setdefault(key, []).extend(values)
+            done += n_epochs
+            if stop is not None and stop():
+                break
         results[mode] = {
             "history": history,
             "accuracy": evaluate(model, task.x_test, task.y_test),

@@ -264,3 +264,20 @@ def test_near_chance_uses_two_binomial_standard_errors():
     assert not transfer.near_chance(0.61, 2, 100)
     # 4 classes, 3 pictures: 0.25 + 2 * sqrt(0.1875 / 3) = 0.75.
     assert transfer.near_chance(0.66, 4, 3) and not transfer.near_chance(1.0, 4, 3)
+
+
+def test_compare_finetunes_in_two_phases_and_keeps_the_shared_model(shared):
+    base, before = shared
+    task = transfer.novel_task(4)
+    res = transfer.compare("shapes", task, modes=("frozen", "finetune"), steps=8)
+    tuned = transfer.base_of(res["finetune"]["model"])
+    # Phase 2 restored build's flags: conv4 onwards learns, earlier layers never moved.
+    assert [layer.name for layer in tuned.layers if layer.trainable] == ["conv4", "bn4"]
+    assert _same(_layer_weights(tuned, "conv3"), _layer_weights(base, "conv3"))
+    assert not np.array_equal(
+        tuned.get_layer("conv4").get_weights()[0], base.get_layer("conv4").get_weights()[0]
+    )
+    assert len(res["finetune"]["history"]["loss"]) == len(res["frozen"]["history"]["loss"])
+    for r in res.values():
+        assert 0 <= r["accuracy"] <= 1
+    assert _same(_weights(base), before)
