@@ -49,6 +49,7 @@ sections = {
         ("steps.py", "Step by step", ":material/footprint:"),
     ),
     "Inside a CNN": _existing(
+        ("network.py", "Network", ":material/hub:"),
         ("architecture.py", "Architecture", ":material/account_tree:"),
         ("activations.py", "Activations", ":material/lightbulb:"),
         ("filters.py", "Filters", ":material/palette:"),

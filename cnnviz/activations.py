@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -77,11 +77,14 @@ class Forward:
             given: (H', W', C) for a feature-map layer, (units,) for a dense one.
         output: the model's own output for the image(s): (classes,) or (N, classes).
         inputs: the preprocessed batch the model saw, (N, h, w, c) float32.
+        layer_inputs: layer path -> what that layer read (its input tensor), for the paths
+            asked for with `inputs_of`; shaped like `maps`.
     """
 
     maps: dict[str, np.ndarray]
     output: np.ndarray
     inputs: np.ndarray
+    layer_inputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def default_layers(model: keras.Model) -> list[str]:
@@ -105,19 +108,24 @@ def clear_cache() -> None:
     compiled.clear("activations")
 
 
-def _extractor(model: keras.Model, paths: tuple[str, ...]) -> Callable:
-    """The compiled function image batch -> [outputs of paths..., model output], built once
-    per (model, layer set) and kept in `cnnviz.compiled` (weak on the model, thread-safe)."""
+def _extractor(
+    model: keras.Model, paths: tuple[str, ...], inputs_of: tuple[str, ...] = ()
+) -> Callable:
+    """The compiled function image batch -> [outputs of paths..., inputs of inputs_of...,
+    model output], built once per (model, layer set) and kept in `cnnviz.compiled` (weak on
+    the model, thread-safe)."""
 
     def build() -> Callable:
-        extraction = layer_tools.feature_model(model, list(paths), include_output=True)
+        extraction = layer_tools.feature_model(
+            model, list(paths), include_output=True, inputs_of=list(inputs_of)
+        )
         # A compiled graph call, never model.predict (not thread-safe, and slow for one image);
         # reduce_retracing lets one trace serve every batch size.
         return tf.function(
             lambda x: extraction(x, training=False), reduce_retracing=True, autograph=False
         )
 
-    return compiled.get(model, ("activations", paths), build)
+    return compiled.get(model, ("activations", paths, inputs_of), build)
 
 
 def _check_input(model: keras.Model, batch: np.ndarray) -> None:
@@ -136,7 +144,11 @@ def _check_input(model: keras.Model, batch: np.ndarray) -> None:
 
 
 def forward(
-    model: str | keras.Model, image: np.ndarray, layers: Sequence[str] | None = None
+    model: str | keras.Model,
+    image: np.ndarray,
+    layers: Sequence[str] | None = None,
+    *,
+    inputs_of: Sequence[str] = (),
 ) -> Forward:
     """One forward pass that returns the outputs of the chosen layers and the model's output.
 
@@ -146,6 +158,8 @@ def forward(
         image: one image (H, W[, C]) or a batch (N, H, W, C), as `cnnviz.images.load_image`
             returns them for a name; already model-ready for a bare keras.Model.
         layers: layer paths ("name" or "base/name"); None means `default_layers(model)`.
+        inputs_of: layer paths whose inputs (what the layer reads) to return as well, in
+            `Forward.layer_inputs`, from the same pass.
 
     Returns:
         A `Forward` with one array per layer (batch axis dropped for a single image).
@@ -166,11 +180,18 @@ def forward(
     single = np.ndim(image) < 4 and len(batch) == 1
     _check_input(net, batch)
     # One compiled call computes every requested layer and the model's output together.
-    outputs = _extractor(net, paths)(tf.constant(batch))
+    reads = tuple(inputs_of)
+    outputs = _extractor(net, paths, reads)(tf.constant(batch))
     arrays = [np.asarray(t) for t in outputs]
     if single:
         arrays = [a[0] for a in arrays]
-    return Forward(maps=dict(zip(paths, arrays[:-1], strict=True)), output=arrays[-1], inputs=batch)
+    n = len(paths)
+    return Forward(
+        maps=dict(zip(paths, arrays[:n], strict=True)),
+        output=arrays[-1],
+        inputs=batch,
+        layer_inputs=dict(zip(reads, arrays[n:-1], strict=True)),
+    )
 
 
 def activations(

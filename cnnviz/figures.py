@@ -6,6 +6,7 @@ blue–red "RdBu" diverging map (reversed so that positive is red) for signed va
 
 from __future__ import annotations
 
+import html
 import threading
 
 import numpy as np
@@ -22,6 +23,8 @@ __all__ = [
     "embedding_figure",
     "style",
     "mode_curves",
+    "window_map",
+    "value_bars",
 ]
 
 SEQUENTIAL = "Viridis"
@@ -275,3 +278,79 @@ def embedding_figure(
     fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, scaleanchor="x")
     return style(fig, title=title, height=height)
+
+
+_OUTLINE = ("white", "black")  # white under black: visible on any colour
+
+
+def window_map(
+    z: np.ndarray,
+    *,
+    title: str | None = None,
+    rows: tuple[int, int] | None = None,
+    cols: tuple[int, int] | None = None,
+    show_values: bool | None = None,
+    height: int | None = 320,
+    signed: bool | None = None,
+) -> go.Figure:
+    """A 2-D map with the cells rows[0]..rows[1] × cols[0]..cols[1] outlined (a window or a
+    unit); the box may reach past the edge (padding). Numbers in the cells when they fit."""
+    z = np.asarray(z, dtype=np.float64)
+    finite = z[np.isfinite(z)]
+    signed = bool(finite.size and finite.min() < 0) if signed is None else signed
+    bound = float(np.abs(finite).max()) if finite.size else 1.0
+    show = max(z.shape) <= 12 if show_values is None else show_values
+    fig = heatmap(
+        z,
+        title=title,
+        colorscale=DIVERGING if signed else SEQUENTIAL,
+        zmid=0.0 if signed else None,
+        zmin=-(bound or 1.0) if signed else None,
+        zmax=(bound or 1.0) if signed else None,
+        show_values=show,
+        height=height,
+        showscale=False,
+    )
+    fig.data[0].z = np.where(np.isfinite(z), z, np.nan)  # padding stays blank
+    if show:
+        fig.data[0].text = np.where(np.isfinite(z), np.char.mod("%.3g", np.nan_to_num(z)), "")
+    if rows is not None and cols is not None:
+        box = dict(
+            type="rect", x0=cols[0] - 0.5, x1=cols[1] + 0.5, y0=rows[0] - 0.5, y1=rows[1] + 0.5
+        )
+        fig.layout.shapes = [
+            dict(box, line=dict(color=c, width=w)) for c, w in zip(_OUTLINE, (5, 2.5), strict=True)
+        ]
+        # Keep the window in view when it reaches over the edge onto padding.
+        fig.layout.xaxis.range = [min(-0.5, cols[0] - 0.6), max(z.shape[1] - 0.5, cols[1] + 0.6)]
+        fig.layout.yaxis.range = [max(z.shape[0] - 0.5, rows[1] + 0.6), min(-0.5, rows[0] - 0.6)]
+        fig.layout.yaxis.autorange = False
+    return fig
+
+
+def value_bars(
+    values: np.ndarray,
+    labels: list[str],
+    *,
+    title: str | None = None,
+    highlight: int | None = None,
+    height: int | None = 300,
+    percent: bool = False,
+) -> go.Figure:
+    """Horizontal bars, first label on top; negative bars blue, positive red, one in orange."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    colours = ["#d62728" if x >= 0 else "#1f77b4" for x in v]
+    if highlight is not None and 0 <= highlight < len(v):
+        colours[highlight] = "#ff7f0e"
+    text = [f"{x:.1%}" if percent else f"{x:.3g}" for x in v]
+    trace = go.Bar(
+        x=v,
+        y=[html.escape(str(s)) for s in labels],
+        orientation="h",
+        marker=dict(color=colours),
+        text=text,
+        textposition="auto",
+        hovertemplate="%{y}: %{x:.4g}<extra></extra>",
+    )
+    layout = _layout(title, height, yaxis=dict(autorange="reversed"), showlegend=False)
+    return go.Figure(trace, layout=layout)

@@ -23,6 +23,7 @@ from cnnviz import figures, images
 __all__ = [
     "GridError",
     "channel_grid",
+    "network_overview",
     "paired_scatter",
     "tile_images",
     "tile_maps",
@@ -418,3 +419,208 @@ def outlined(
     big[top:bottom, left : min(left + width, right)] = c
     big[top:bottom, max(right - width, left) : right] = c
     return big
+
+
+# --------------------------------------------------------------------------------------------
+# The network overview: CNN Explainer's columns of tiles, left to right
+# --------------------------------------------------------------------------------------------
+
+_KIND_COLOUR = {
+    "input": "#555555",
+    "conv": "#1f77b4",
+    "activation": "#2ca02c",
+    "pooling": "#9467bd",
+    "dense": "#d62728",
+    "normalization": "#8c564b",
+}
+_TILE_GAP = 0.18  # between tiles of a column, in tile heights
+_COLUMN_GAP = 0.55  # between columns, in tile widths
+
+
+def network_overview(
+    input_image: np.ndarray,
+    columns: Sequence[tuple[str, str, np.ndarray, Sequence[int]]],
+    scores: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+    *,
+    per_layer: int = 8,
+    selected: tuple[int, int] | None = None,
+    max_side: int = 32,
+    height: int | None = None,
+) -> go.Figure:
+    """Every layer as a column of small maps, input on the left, class scores on the right.
+
+    Reads left to right like CNN Explainer's overview (Wang et al., IEEE VIS 2020). One
+    heat-map trace per column (its tiles stacked with blank rows between them, one colour
+    range per layer so tiles of a layer compare), a vector layer as one thin strip, and the
+    model's output as horizontal bars. An invisible marker sits on every tile so a click
+    selects it (`st.plotly_chart(on_select=...)`): its `customdata` is [column, channel].
+
+    Args:
+        input_image: what the model read, (h, w) / (h, w, 1) gray or (h, w, 3) any range.
+        columns: per layer (title, kind, output (H, W, C) or (C,), channel order to show).
+        scores: (classes,) probabilities, drawn as bars; None for no head.
+        class_names: bar labels (escaped here).
+        per_layer: tiles shown per map layer (the first ones of its order).
+        selected: (column, channel) to outline.
+        max_side: tiles are shrunk to at most this many cells a side for display.
+        height: figure height in pixels (default: from the tallest column).
+
+    Returns:
+        A plotly figure; columns are numbered 1.. (0 is the input).
+    """
+    big = figures.projector_mode()
+    n_cols = len(columns) + 1
+    step_x = 1.0 + _COLUMN_GAP
+    traces: list[dict] = []
+    annotations: list[dict] = []
+    shapes: list[dict] = []
+    clicks = {"x": [], "y": [], "customdata": [], "text": []}
+    tallest = 1
+    extent = 1.0  # the longest column, in tile heights (small tiles have relatively wider gaps)
+
+    def column_title(ci: int, text: str, kind: str) -> None:
+        annotations.append(
+            {
+                "text": text,
+                "x": ci * step_x + 0.5,
+                "y": -0.12,
+                "xref": "x",
+                "yref": "y",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 15 if big else 10, "color": _KIND_COLOUR.get(kind, "#333")},
+            }
+        )
+
+    # Column 0: the input exactly as the model read it.
+    img = np.asarray(input_image, np.float64)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    h, w = img.shape[:2]
+    if img.ndim == 3:
+        lo, hi = float(img.min()), float(img.max())
+        rgb = np.clip((img - lo) / ((hi - lo) or 1.0) * 255, 0, 255).astype(np.uint8)
+        traces.append(
+            {"type": "image", "z": rgb, "x0": 0.5 / w, "dx": 1 / w, "y0": 0.5 / h, "dy": 1 / h,
+             "hoverinfo": "skip"}
+        )  # fmt: skip
+    else:
+        traces.append(
+            {"type": "heatmap", "z": shrink(img, max_side * 2), "colorscale": "Gray",
+             "showscale": False, "x0": 0.0, "dx": 1 / min(w, max_side * 2), "y0": 0.0,
+             "dy": 1 / min(h, max_side * 2), "hoverinfo": "skip", "xgap": 0, "ygap": 0}
+        )  # fmt: skip
+        traces[-1]["x0"] = 0.5 * traces[-1]["dx"]
+        traces[-1]["y0"] = 0.5 * traces[-1]["dy"]
+    column_title(0, f"input<br>{w}×{h}", "input")
+
+    for ci, (title, kind, out, order) in enumerate(columns, start=1):
+        x_left = ci * step_x
+        out = np.asarray(out, np.float64)
+        lo, hi = float(out.min()), float(out.max())
+        signed = lo < 0
+        zmin, zmax = _limits(np.array([lo, hi]), signed)
+        scale = figures.DIVERGING if signed else figures.SEQUENTIAL
+        if out.ndim == 3:
+            shown = list(order)[:per_layer]
+            tiles = [shrink(out[..., c], max_side) for c in shown]
+            th, tw = tiles[0].shape
+            gap_rows = max(1, round(_TILE_GAP * th))
+            blank = np.full((gap_rows, tw), np.nan)
+            z = np.vstack([part for t in tiles for part in (t, blank)][:-1])
+            traces.append(
+                {"type": "heatmap", "z": z, "x0": x_left + 0.5 / tw, "dx": 1 / tw,
+                 "y0": 0.5 / th, "dy": 1 / th, "zmin": zmin, "zmax": zmax,
+                 "colorscale": scale, "showscale": False, "hoverinfo": "skip"}
+            )  # fmt: skip
+            pitch = 1.0 + gap_rows / th
+            for i, c in enumerate(shown):
+                clicks["x"].append(x_left + 0.5)
+                clicks["y"].append(i * pitch + 0.5)
+                clicks["customdata"].append([ci, int(c)])
+                clicks["text"].append(
+                    f"{html.escape(title)} · channel {c}<br>max {float(out[..., c].max()):.3g}"
+                )
+                if selected == (ci, int(c)):
+                    shapes.append(
+                        {"type": "rect", "x0": x_left - 0.06, "x1": x_left + 1.06,
+                         "y0": i * pitch - 0.06, "y1": i * pitch + 1.06,
+                         "line": {"color": _HIGHLIGHT_COLOUR, "width": 4}}
+                    )  # fmt: skip
+            tallest = max(tallest, len(shown))
+            extent = max(extent, len(shown) * pitch)
+            label = f"{html.escape(title)}<br>{out.shape[0]}×{out.shape[1]}×{out.shape[2]}"
+            column_title(ci, label, kind)
+        else:
+            # A vector: one thin strip as tall as the tallest map column, unit 0 at the top.
+            n = out.shape[0]
+            span = max(tallest * (1.0 + _TILE_GAP) - _TILE_GAP, 1.0)
+            traces.append(
+                {"type": "heatmap", "z": out[:, None], "x0": x_left + 0.5, "dx": 0.4,
+                 "y0": 0.5 * span / n, "dy": span / n, "zmin": zmin, "zmax": zmax,
+                 "colorscale": scale, "showscale": False, "hoverinfo": "skip"}
+            )  # fmt: skip
+            if n <= 128:  # dense units can be clicked; a 576-long flatten is only a picture
+                for u in range(n):
+                    clicks["x"].append(x_left + 0.5)
+                    clicks["y"].append((u + 0.5) * span / n)
+                    clicks["customdata"].append([ci, u])
+                    clicks["text"].append(f"{html.escape(title)} · unit {u}<br>{out[u]:.3g}")
+            if selected is not None and selected[0] == ci:
+                u = selected[1]
+                shapes.append(
+                    {"type": "rect", "x0": x_left + 0.25, "x1": x_left + 0.75,
+                     "y0": u * span / n, "y1": (u + 1) * span / n,
+                     "line": {"color": _HIGHLIGHT_COLOUR, "width": 3}}
+                )  # fmt: skip
+            column_title(ci, f"{html.escape(title)}<br>{n}", kind)
+    span = max(tallest * (1.0 + _TILE_GAP), extent)
+    # The click targets: invisible markers, one per tile (heat maps cannot be selected).
+    traces.append(
+        {"type": "scatter", "mode": "markers", "x": clicks["x"], "y": clicks["y"],
+         "customdata": clicks["customdata"], "text": clicks["text"],
+         "hovertemplate": "%{text}<extra>click to explain</extra>",
+         "marker": {"size": 26, "color": "rgba(0,0,0,0.01)"}, "showlegend": False}
+    )  # fmt: skip
+    axis = {"showticklabels": False, "showgrid": False, "zeroline": False}
+    tiles_domain = [0.0, 0.8] if scores is not None else [0.0, 1.0]
+    layout = {
+        "xaxis": {
+            **axis,
+            "domain": tiles_domain,
+            "range": [-0.2, n_cols * step_x - _COLUMN_GAP + 0.2],
+        },
+        "yaxis": {**axis, "range": [span + 0.1, -0.9], "scaleanchor": "x", "constrain": "domain"},
+        "annotations": annotations,
+        "shapes": shapes,
+        "hovermode": "closest",
+        "hoverdistance": 40,
+        "dragmode": False,
+        "clickmode": "event+select",
+    }
+    if scores is not None:
+        p = np.asarray(scores, np.float64).ravel()
+        names = [html.escape(str(c)) for c in (class_names or [str(i) for i in range(len(p))])]
+        top = int(np.argmax(p))
+        traces.append(
+            {"type": "bar", "orientation": "h", "x": p, "y": names, "xaxis": "x2", "yaxis": "y2",
+             "marker": {"color": [_HIGHLIGHT_COLOUR if i == top else "#7f7f7f" for i in range(len(p))]},
+             "text": [f"{v:.0%}" for v in p], "textposition": "outside", "cliponaxis": False,
+             "customdata": [[len(columns), i] for i in range(len(p))],
+             "hovertemplate": "%{y}: %{x:.2%}<extra>click to explain</extra>", "showlegend": False}
+        )  # fmt: skip
+        layout["xaxis2"] = {"domain": [0.86, 1.0], "range": [0, 1.4], "showticklabels": False,
+                            "showgrid": False, "anchor": "y2"}  # fmt: skip
+        layout["yaxis2"] = {
+            "anchor": "x2",
+            "type": "category",  # class names such as "0".."9" are labels, not numbers
+            "autorange": "reversed",
+            "domain": [0.05, 0.95],
+            "tickfont": {"size": 18 if big else 12},
+        }
+    fig = go.Figure(data=traces, layout=layout)
+    px_per_tile = 78 if big else 64
+    figures.style(fig, height=height or int(span * px_per_tile + 90))
+    fig.update_layout(margin={"t": 8, "b": 8, "l": 8, "r": 8})
+    return fig

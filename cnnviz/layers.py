@@ -169,7 +169,11 @@ def last_conv_layer(model: keras.Model) -> str:
 
 
 def feature_model(
-    model: keras.Model, paths: list[str] | tuple[str, ...], *, include_output: bool = True
+    model: keras.Model,
+    paths: list[str] | tuple[str, ...],
+    *,
+    include_output: bool = True,
+    inputs_of: list[str] | tuple[str, ...] = (),
 ) -> keras.Model:
     """A new model from the model's input to the outputs of the layers at `paths`.
 
@@ -177,13 +181,17 @@ def feature_model(
         model: a Sequential or Functional model, possibly with nested models inside.
         paths: layer paths, see the module docstring.
         include_output: also return the model's own output, last.
+        inputs_of: layer paths whose INPUT tensor to return as well (what a layer reads, e.g.
+            the window a convolution unit sees); a layer with several inputs gives its first.
 
     Returns:
-        keras.Model whose outputs are [output of paths[0], ..., (model output)]. It shares the
-        original layers and weights: nothing is copied or changed.
+        keras.Model whose outputs are [output of paths[0], ..., input of inputs_of[0], ...,
+        (model output)]. It shares the original layers and weights: nothing is copied or
+        changed.
     """
     paths = list(paths)
-    for p in paths:
+    inputs_of = list(inputs_of)
+    for p in paths + inputs_of:
         get_layer(model, p)  # validate early, with a helpful message
     graph = _graph(model)
     # Always re-run the model's current graph, top-level paths included: `layer.output` is the
@@ -192,8 +200,11 @@ def feature_model(
     # path to the model's output (right values, but no gradient through it).
     inputs = _single([keras.Input(shape=tuple(t.shape[1:]), dtype=t.dtype) for t in graph.inputs])
     captured: dict[str, object] = {}
-    final = _run_capturing(model, inputs, set(paths), captured, prefix="")
-    outs = [captured[p] for p in paths]
+    read: dict[str, object] = {}
+    final = _run_capturing(
+        model, inputs, set(paths), captured, prefix="", wanted_inputs=set(inputs_of), read=read
+    )
+    outs = [captured[p] for p in paths] + [read[p] for p in inputs_of]
     if include_output:
         outs.append(final)
     return keras.Model(inputs, outs, name=f"{model.name}_features")
@@ -204,17 +215,35 @@ def _single(tensors: list):
     return tensors[0] if len(tensors) == 1 else tensors
 
 
-def _run_capturing(model: keras.Model, inputs, wanted: set[str], captured: dict, prefix: str):
-    """Re-run `model`'s graph on `inputs`, storing the tensors of wanted layer paths."""
+def _run_capturing(
+    model: keras.Model,
+    inputs,
+    wanted: set[str],
+    captured: dict,
+    prefix: str,
+    wanted_inputs: frozenset[str] | set[str] = frozenset(),
+    read: dict | None = None,
+):
+    """Re-run `model`'s graph on `inputs`, storing the output tensors of wanted layer paths
+    (and, in `read`, the input tensors of the paths in `wanted_inputs`)."""
     graph = _graph(model)
 
     def call(op, *args, **kwargs):
         path = f"{prefix}{op.name}"
-        inside = {w for w in wanted if w.startswith(f"{path}/")}
+        if path in wanted_inputs and read is not None:
+            first = args[0] if args else next(iter(kwargs.values()))
+            read[path] = first[0] if isinstance(first, list | tuple) else first
+        inside = {w for w in wanted | set(wanted_inputs) if w.startswith(f"{path}/")}
         if inside and _is_nested(op):
             # Descend: run the nested model's own graph so its inner tensors connect to ours.
             out = _run_capturing(
-                op, args[0] if len(args) == 1 else list(args), wanted, captured, f"{path}/"
+                op,
+                args[0] if len(args) == 1 else list(args),
+                wanted,
+                captured,
+                f"{path}/",
+                wanted_inputs,
+                read,
             )
         else:
             out = op(*args, **kwargs)

@@ -53,6 +53,7 @@ try:
     with st.spinner("Running the image through the network…"):
         fed, note = fit_image(model, info, img)
         result = cache.forward(model, fed)
+        models.check_finite(result.output)  # a NaN answer gets a message, never a NaN bar
         net, _ = models.resolve(model)
         # The prediction comes from the same cached pass; no second forward pass for it.
         top5 = []

@@ -160,6 +160,7 @@ def explain(method: str, class_index: int | None, layer: str | None, **options) 
 # --------------------------------------------------------------------------------------------
 try:
     first = explain("gradcam", None, convs[-1])
+    models.check_finite(first.probabilities)  # a NaN answer gets a message, never a NaN bar
 except ValueError as err:
     st.error(str(err))
     st.stop()

@@ -79,7 +79,14 @@ from cnnviz.models.registry import (
     title,
 )
 from cnnviz.models.summary import shape_flow, summary, totals
-from cnnviz.models.upload import MAX_PARAMS, MAX_UPLOAD_BYTES, load_uploaded
+from cnnviz.models.upload import (
+    CAPS,
+    MAX_PARAMS,
+    MAX_UPLOAD_BYTES,
+    UploadCaps,
+    check_activations,
+    load_uploaded,
+)
 
 __all__ = [
     "ModelError",
@@ -113,6 +120,9 @@ __all__ = [
     "MAX_PARAMS",
     "MAX_UPLOAD_BYTES",
     "load_uploaded",
+    "CAPS",
+    "UploadCaps",
+    "check_activations",
     "summary",
     "totals",
     "shape_flow",

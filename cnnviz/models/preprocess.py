@@ -319,8 +319,11 @@ def check_finite(y: np.ndarray, what: str = "this model") -> np.ndarray:
     arr = np.asarray(y)
     if np.issubdtype(arr.dtype, np.number) and not np.isfinite(arr).all():
         kind = "NaN" if np.isnan(arr).any() else "inf"
+        rows = arr.reshape(len(arr), -1) if arr.ndim >= 2 else arr.reshape(1, -1)
+        bad = int((~np.isfinite(rows)).any(axis=1).sum())
+        which = "this image" if len(rows) == 1 else f"{bad} of these {len(rows)} images"
         raise ModelOutputNotFinite(
-            f"Expected finite outputs. Received {kind}: {what} produces {kind} for this image "
+            f"Expected finite outputs. Received {kind}: {what} produces {kind} for {which} "
             "(its weights or a layer overflow float32), so there is nothing to show."
         )
     return y

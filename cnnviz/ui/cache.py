@@ -22,9 +22,9 @@ import keras
 import numpy as np
 import streamlit as st
 
-from cnnviz import activations, diskcache, models
+from cnnviz import activations, diskcache, models, network
 
-__all__ = ["image_key", "model_key", "content_key", "forward"]
+__all__ = ["image_key", "model_key", "content_key", "forward", "overview", "explain_unit"]
 
 
 def image_key(image: np.ndarray) -> str:
@@ -88,3 +88,41 @@ def forward(
     """
     layer_key = None if layers is None else tuple(layers)
     return _forward(model, image, layer_key, model_key(model), image_key(image), layer_key)
+
+
+@st.cache_resource(max_entries=16, ttl=3600, show_spinner=False)
+def _overview(
+    _model: str | keras.Model, _image: np.ndarray, model_id: str, image_id: str
+) -> list[network.LayerView]:
+    views = network.overview(_model, _image)
+    for v in views:
+        v.output.setflags(write=False)
+    return views
+
+
+def overview(model: str | keras.Model, image: np.ndarray) -> list[network.LayerView]:
+    """`cnnviz.network.overview`, once per (model, image) for all sessions (read-only arrays).
+
+    A new stroke on the canvas is a new image and computes afresh; stepping or clicking on
+    the same picture reads the cache.
+    """
+    return _overview(model, image, model_key(model), image_key(image))
+
+
+@st.cache_resource(max_entries=64, ttl=3600, show_spinner=False)
+def _unit(
+    _model: str | keras.Model,
+    _image: np.ndarray,
+    layer: str,
+    unit: tuple[int, int, int],
+    model_id: str,
+    image_id: str,
+) -> network.UnitTrace:
+    return network.explain_unit(_model, _image, layer, *unit)
+
+
+def explain_unit(
+    model: str | keras.Model, image: np.ndarray, layer: str, channel: int, row: int, col: int
+) -> network.UnitTrace:
+    """`cnnviz.network.explain_unit`, cached per (model, image, layer, unit)."""
+    return _unit(model, image, layer, (channel, row, col), model_key(model), image_key(image))

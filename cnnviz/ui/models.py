@@ -12,9 +12,11 @@ uploaded .keras model) or "session:NAME" (a model trained on the Train page).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import hashlib
+import threading
 from collections.abc import Callable
 
 import keras
@@ -23,6 +25,7 @@ import streamlit as st
 
 from cnnviz import images, models, prefetch
 from cnnviz.ui import params
+from cnnviz.ui.slots import heavy_slot
 from cnnviz.ui.widgets import md_code
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "current_model",
     "register_session_model",
     "model_samples",
+    "model_generator",
     "fit_image",
     "default_model",
     "model_summary",
@@ -57,6 +61,25 @@ def cached_model(name: str) -> keras.Model:
 def _uploaded(digest: str, _data: bytes) -> keras.Model:
     # Keyed by the bytes' hash: the same file uploaded twice is checked and loaded once.
     return models.load_uploaded(_data)
+
+
+# Refused uploads by the sha256 of their bytes, for every session of this server (a cache does
+# not keep exceptions): the same file again is refused without a second check.
+_REFUSED: collections.OrderedDict[str, str] = collections.OrderedDict()
+_REFUSED_MAX = 256
+_REFUSED_LOCK = threading.Lock()
+
+
+def _refusal(digest: str) -> str | None:
+    with _REFUSED_LOCK:
+        return _REFUSED.get(digest)
+
+
+def _remember_refusal(digest: str, reason: str) -> None:
+    with _REFUSED_LOCK:
+        _REFUSED[digest] = reason
+        while len(_REFUSED) > _REFUSED_MAX:
+            _REFUSED.popitem(last=False)
 
 
 def default_model() -> str:
@@ -133,11 +156,17 @@ def _upload_box() -> None:
     held = st.session_state.get(_UPLOAD)
     if held is not None and held[1] == digest:
         return
-    try:
-        with st.spinner("Checking and loading the model…"):
-            model = _uploaded(digest, data)
-    except models.ModelRejected as err:
-        st.error(f"{md_code(upload.name, 60)} was refused. {err}")
+    reason = _refusal(digest)
+    if reason is None:
+        try:
+            # Checking and loading is heavy work: it takes one of the server's slots.
+            with heavy_slot("checking the uploaded model"), st.spinner("Checking the model…"):
+                model = _uploaded(digest, data)
+        except models.ModelRejected as err:
+            reason = str(err)
+            _remember_refusal(digest, reason)
+    if reason is not None:
+        st.error(f"{md_code(upload.name, 60)} was refused. {reason}")
         return
     st.session_state[_UPLOAD] = (upload.name, digest, model)
     st.session_state[KEY] = _UPLOAD_PREFIX
@@ -259,6 +288,24 @@ def _dataset_examples(kind: str, n: int = 6, seed: int = 7) -> list[np.ndarray]:
         return [np.repeat(im[..., None], 3, axis=2) for im in imgs]
     imgs, _, _ = datasets.shapes(n, seed=seed)
     return list(imgs)
+
+
+def _kind(info: models.ModelInfo) -> str | None:
+    shape = info.input_shape[:2]
+    return "digits" if shape == (28, 28) else "shapes" if shape == (64, 64) else None
+
+
+def model_generator(info: models.ModelInfo) -> Callable[[int], np.ndarray] | None:
+    """seed -> a new RGB uint8 picture like the model's training data (digits or shapes), for
+    the picker's "New generated picture"; None when the model is neither."""
+    from cnnviz import datasets  # noqa: PLC0415
+
+    kind = _kind(info)
+    if kind == "digits":
+        return lambda seed: np.repeat(datasets.digits(1, seed=seed)[0][0][..., None], 3, axis=2)
+    if kind == "shapes":
+        return lambda seed: datasets.shapes(1, seed=seed)[0][0]
+    return None
 
 
 def model_samples(info: models.ModelInfo) -> dict[str, Callable[[], np.ndarray]]:

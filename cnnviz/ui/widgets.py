@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import streamlit as st
@@ -12,7 +12,13 @@ import streamlit as st
 from cnnviz import figures, images
 
 __all__ = [
+    "SOURCES",
     "image_picker",
+    "picture_source",
+    "generated_picture",
+    "drawn_picture",
+    "camera_picture",
+    "canvas_to_rgb",
     "download_image",
     "download_array",
     "show_error",
@@ -23,6 +29,18 @@ __all__ = [
 ]
 
 _SHARED_SAMPLE = "shared.sample"
+_SHARED_SOURCE = "shared.source"
+
+#: Where the picture comes from; the link's `source=` (next to `model=`).
+SOURCES = ("sample", "upload", "generated", "draw", "camera")
+_SOURCE_LABELS = {
+    "sample": "Sample",
+    "upload": "Upload",
+    "generated": "New generated picture",
+    "draw": "Draw",
+    "camera": "Camera",
+}
+CANVAS_PX = 240  # fits the picker column of a 1440-pixel-wide window
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -44,8 +62,11 @@ def image_picker(
     label: str = "Image",
     share: bool = True,
     extra: dict[str, Callable[[], np.ndarray]] | None = None,
+    sources: Sequence[str] = SOURCES,
+    generate: Callable[[int], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, str]:
-    """A sample-image select box next to an uploader; returns (RGB uint8 image, its name).
+    """Where the picture comes from (sample, upload, a new generated one, a drawing or a
+    camera snapshot), then that picture; returns (RGB uint8 image, its name).
 
     Args:
         prefix: the page's widget-key prefix.
@@ -56,9 +77,21 @@ def image_picker(
             independent picker such as the Compare view's image B.
         extra: more samples listed first, e.g. {"a digit (test set)": fn}; each function
             returns an RGB uint8 image. Useful when the current model expects such images.
+        sources: the choices offered (see `SOURCES`); a single one hides the choice.
+        generate: seed -> RGB uint8 picture, for "New generated picture" (default: a
+            generated digit when the chosen model is a digit model, else a shape).
 
-    A bad upload shows a clear message and falls back to the sample.
+    A bad upload shows a clear message and falls back to the sample. An empty canvas, or a
+    camera without a snapshot yet, shows what to do and stops the run (never a prediction of
+    a blank picture).
     """
+    source = picture_source(prefix, sources, share=share)
+    if source in ("generated", "draw", "camera"):
+        img, name = _own_picture(prefix, source, generate)
+        img, note = images.downscale_for_display(img, max_side)
+        if note:
+            st.caption(f"ℹ️ {note}")
+        return img, name
     extra = extra or {}
     names = list(extra) + images.sample_names()
     current = st.session_state.get(_SHARED_SAMPLE, default) if share else default
@@ -69,16 +102,19 @@ def image_picker(
         if share:
             st.session_state[_SHARED_SAMPLE] = st.session_state[f"{prefix}.sample"]
 
-    col_a, col_b = st.columns([1, 1])
-    with col_a:
-        sample = st.selectbox(
-            f"{label}: sample",
-            names,
-            index=names.index(current),
-            key=f"{prefix}.sample",
-            on_change=remember,
-            help="These images ship with the app (scikit-image's samples), so they work offline.",
-        )
+    # "upload" shows only the uploader (its fallback stays the remembered sample).
+    sample, col_b = current, st.container()
+    if source == "sample":
+        col_a, col_b = st.columns([1, 1])
+        with col_a:
+            sample = st.selectbox(
+                f"{label}: sample",
+                names,
+                index=names.index(current),
+                key=f"{prefix}.sample",
+                on_change=remember,
+                help="These images ship with the app (scikit-image's samples), so they work offline.",
+            )
     with col_b:
         upload = st.file_uploader(
             "…or upload your own",
@@ -86,6 +122,11 @@ def image_picker(
             key=f"{prefix}.upload",
             help="PNG, JPEG, WebP, BMP or GIF. The content is checked, not just the name.",
         )
+    if source == "upload" and upload is None:
+        st.info(
+            "Choose a picture file (PNG, JPEG, WebP, BMP or GIF) to see what the model makes of it."
+        )
+        st.stop()
     img, name = None, sample
     if upload is not None:
         try:
@@ -105,6 +146,149 @@ def image_picker(
     if note:
         st.caption(f"ℹ️ {note}")
     return img, name
+
+
+def picture_source(prefix: str, sources: Sequence[str] = SOURCES, *, share: bool = True) -> str:
+    """The "Picture from" choice; part of the shareable link as `source=` (shared pickers).
+
+    The choice is remembered across pages, like the sample.
+    """
+    from cnnviz.ui import params  # noqa: PLC0415 - params imports this module
+
+    sources = [s for s in SOURCES if s in sources]
+    if len(sources) <= 1:
+        return sources[0] if sources else "sample"
+    key = f"{prefix}.src"
+    link = {"source": params.Choice(key, sources)}
+    if share:
+        params.bind(link, prefix=f"{prefix}.picker")
+        if st.session_state.get(key) not in sources:
+            remembered = st.session_state.get(_SHARED_SOURCE)
+            st.session_state[key] = remembered if remembered in sources else sources[0]
+
+    def remember() -> None:
+        if share:
+            st.session_state[_SHARED_SOURCE] = st.session_state[key]
+
+    source = st.radio(
+        "Picture from",
+        sources,
+        format_func=_SOURCE_LABELS.get,
+        horizontal=True,
+        key=key,
+        on_change=remember,
+        help="A sample image, your own file, a new picture like the built-in models' training "
+        "data, a drawing (digits: one digit, large, in the middle) or a camera snapshot.",
+    )
+    if share:
+        params.sync(link, prefix=f"{prefix}.picker")
+    return source
+
+
+def _own_picture(
+    prefix: str, source: str, generate: Callable[[int], np.ndarray] | None
+) -> tuple[np.ndarray, str]:
+    if source == "generated":
+        return generated_picture(prefix, generate)
+    img = drawn_picture(prefix) if source == "draw" else camera_picture(prefix)
+    if img is None:
+        st.info(
+            "The canvas is empty: draw a digit or a shape with the mouse (or a finger), large "
+            "and in the middle, and the network will look at it."
+            if source == "draw"
+            else "Take a snapshot: hold a digit written on paper, or a shape, in front of the "
+            "camera and press *Take photo*."
+        )
+        st.stop()
+    return img, "your drawing" if source == "draw" else "your snapshot"
+
+
+def _default_generator() -> Callable[[int], np.ndarray]:
+    from cnnviz import datasets  # noqa: PLC0415 - numpy/Pillow only, no TensorFlow
+
+    model = str(st.session_state.get("model.name", ""))
+    if "digit" in model or "mnist" in model:
+        return lambda seed: np.repeat(datasets.digits(1, seed=seed)[0][0][..., None], 3, axis=2)
+    return lambda seed: datasets.shapes(1, seed=seed)[0][0]
+
+
+def generated_picture(
+    prefix: str, generate: Callable[[int], np.ndarray] | None = None
+) -> tuple[np.ndarray, str]:
+    """A new picture like the built-in models' training data, and a button for another one."""
+    fn = generate or _default_generator()
+    key = f"{prefix}.gen_seed"
+    st.session_state.setdefault(key, 0)
+
+    def another() -> None:
+        st.session_state[key] = int(st.session_state[key]) + 1
+
+    st.button("New picture", key=f"{prefix}.gen_new", on_click=another, icon=":material/casino:")
+    seed = int(st.session_state[key])
+    # Far from the seeds the models were trained on (their model cards list them).
+    return np.asarray(fn(5_000_000 + seed), np.uint8), f"generated picture #{seed + 1}"
+
+
+def canvas_to_rgb(
+    rgba: np.ndarray, background: tuple[int, int, int] = (255, 255, 255)
+) -> np.ndarray:
+    """A canvas's RGBA pixels composited onto its background: (H, W, 3) uint8."""
+    a = np.asarray(rgba)
+    if a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise images.ImageError(f"Expected canvas pixels (H, W, 4). Received shape {a.shape}.")
+    if a.shape[2] == 3:
+        return a.astype(np.uint8)
+    alpha = a[..., 3:4].astype(np.float32) / 255.0
+    rgb = a[..., :3].astype(np.float32) * alpha + np.asarray(background, np.float32) * (1 - alpha)
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+def drawn_picture(prefix: str, *, size: int = CANVAS_PX) -> np.ndarray | None:
+    """A drawing canvas with brush width and ink colour; the picture, or None while empty.
+
+    The canvas's toolbar (above it) has undo, redo and clear (the bin). Each finished stroke
+    sends the picture and reruns the script (or only the fragment the canvas is in).
+    """
+    # Imported here: the component registers its files only under a running Streamlit, so a
+    # module-level import would break every plain `import cnnviz.ui.widgets`.
+    from streamlit_drawable_canvas import st_canvas  # noqa: PLC0415
+
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    brush = c1.slider("Brush width", 4, 48, 22, key=f"{prefix}.brush")
+    ink = c2.color_picker("Ink colour", "#000000", key=f"{prefix}.ink")
+    result = st_canvas(
+        stroke_width=brush,
+        stroke_color=ink,
+        background_color="#ffffff",
+        width=size,
+        height=size,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        update_streamlit=True,
+        key=f"{prefix}.canvas",
+    )
+    st.caption("Undo, redo and clear (the bin) are in the toolbar above the canvas.")
+    objects = (result.json_data or {}).get("objects") or []
+    data = result.image_data if objects else None
+    if data is None:
+        return None
+    return canvas_to_rgb(data)
+
+
+def camera_picture(prefix: str) -> np.ndarray | None:
+    """A snapshot from the laptop's camera (checked like any upload), or None before one."""
+    shot = st.camera_input(
+        "Take a snapshot",
+        key=f"{prefix}.camera",
+        help="A digit written on paper, or a shape held up: fill the picture with it.",
+    )
+    if shot is None:
+        return None
+    try:
+        return _decode(shot.getvalue())
+    except images.ImageError as err:
+        st.error(f"Could not use the snapshot: {err}")
+        return None
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&])")
