@@ -76,6 +76,12 @@ def test_own_classes_train_and_join_the_gradcam_picker(own_trained):
     picker = at.sidebar.selectbox(key="model.picker")
     assert "Trained here: my classes 1: ring, arrow" in picker.options
     assert picker.value == value
+    # The other explaining lessons that exist in this checkout take it too.
+    for other in ("activations.py", "network.py"):
+        if (ROOT / "pages" / other).exists():
+            at.switch_page(f"pages/{other}").run()
+            no_errors(at)
+            assert at.session_state["model.name"] == value, other
 
 
 def test_hostile_picture_and_one_picture_class_get_clear_messages():
