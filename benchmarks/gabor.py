@@ -26,6 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bare import quiet_streamlit  # noqa: E402
+
+quiet_streamlit()
+
 from skimage import data  # noqa: E402
 from skimage.filters import gabor as sk_gabor  # noqa: E402
 

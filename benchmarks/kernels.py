@@ -17,6 +17,10 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bare import quiet_streamlit  # noqa: E402
+
+quiet_streamlit()
+
 from cnnviz import images  # noqa: E402
 from cnnviz.conv import conv2d  # noqa: E402
 

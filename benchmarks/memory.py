@@ -14,6 +14,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bare import quiet_streamlit  # noqa: E402
+
+quiet_streamlit()
+
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 

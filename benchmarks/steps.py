@@ -26,6 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bare import quiet_streamlit  # noqa: E402
+
+quiet_streamlit()
+
 import streamlit.testing.v1.local_script_runner as lsr  # noqa: E402
 from streamlit.runtime.scriptrunner import RerunData  # noqa: E402
 from streamlit.runtime.scriptrunner.script_cache import ScriptCache  # noqa: E402

@@ -45,8 +45,10 @@ MAX_PADDED_VALUES = 2**26
 MAX_TRACE_VALUES = 2**24
 
 PadSpec = str | int | tuple[int, int] | tuple[int, int, int, int]
-PadMode = Literal["constant", "reflect", "edge", "wrap"]
-_PAD_MODES = ("constant", "reflect", "edge", "wrap")
+# numpy.pad's names: "reflect" mirrors without repeating the edge pixel (d c b|a b c d),
+# "symmetric" repeats it (d c b a|a b c d, scipy.ndimage's "reflect").
+PadMode = Literal["constant", "reflect", "symmetric", "edge", "wrap"]
+_PAD_MODES = ("constant", "reflect", "symmetric", "edge", "wrap")
 # From this many taps the FFT engine beats ndimage on 2 cores (benchmarks/kernels.py on 512²
 # RGB: 7×7 ndimage 22 ms vs FFT 30 ms; 9×9 ndimage 40 ms vs FFT 22 ms).
 _FFT_MIN_TAPS = 64
@@ -54,6 +56,7 @@ _FFT_MIN_TAPS = 64
 _NDIMAGE_MODE = {
     "constant": "constant",
     "reflect": "mirror",
+    "symmetric": "reflect",
     "edge": "nearest",
     "wrap": "grid-wrap",
 }
@@ -238,8 +241,6 @@ def pad_input(
         return x
     if pad_mode == "constant":
         return np.pad(x, width, mode="constant", constant_values=cval)
-    if pad_mode == "reflect" and min(x.shape[:2]) < 2:
-        return np.pad(x, width, mode="edge")  # reflecting a single row is that row
     return np.pad(x, width, mode=pad_mode)
 
 
@@ -269,7 +270,9 @@ def conv2d(
         padding: "valid", "same" (TensorFlow's rule: the extra pixel goes bottom/right),
             "full", an int for all sides, or (top, bottom, left, right).
         dilation: gap between kernel taps, an int or (dh, dw).
-        pad_mode: how padded pixels are filled: "constant" (zeros), "reflect", "edge", "wrap".
+        pad_mode: how padded pixels are filled, with numpy.pad's names: "constant" (zeros),
+            "reflect" (mirror, edge pixel once: d c b|a b c d), "symmetric" (mirror, edge pixel
+            repeated: d c b a|a b c d, scipy.ndimage's "reflect"), "edge", "wrap".
         flip: True for convolution with reversal (kernel rotated 180°).
 
     Returns:

@@ -3,12 +3,13 @@
 Pretrained weights and `keras.datasets` download at run time, which fails offline, so the
 project makes its own data:
 
-- `shapes`: 64×64 RGB pictures with one object from `SHAPE_CLASSES` (filled circle, square,
-  triangle, star, cross, hexagon, diamond, heart) at a random position, size, rotation and
-  colour, on flat, gradient, texture or stripe backgrounds, with thin lines and small dots as
-  distractors, and a mask of the object's pixels (for checking where a CAM looks). Every
-  object is one filled region without holes, so that "the CAM's peak lies inside the object"
-  (the pointing game) has one meaning; an earlier ring class had background at its centre.
+- `shapes`: 64×64 RGB pictures with one object from `SHAPE_CLASSES` (circle, square,
+  triangle, star, cross, hexagon, diamond, heart) drawn the way people draw (issue 14): clean
+  filled polygons, hand-drawn pen outlines, filled doodles and outlined fills, at 15-80 % of
+  the frame, on pattern, paper or screen backgrounds, some "photographed" (uneven light, blur,
+  noise, JPEG), and a mask of the object (the region its contour encloses plus its ink,
+  without holes, so that "the CAM's peak lies on the object", the pointing game, has one
+  meaning; an earlier ring class had background at its centre).
 - `digits`: MNIST-style 28×28 white-on-black digits drawn the way people write them
   (several styles per digit, pen strokes of varying width and pressure, slant, tremor and
   an elastic bend), each normalised exactly as MNIST (`mnist_normalize`: ink box into 20×20,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import io
 import math
 from pathlib import Path
 from typing import NamedTuple
@@ -41,6 +43,7 @@ __all__ = [
     "DatasetError",
     "DatasetUnavailable",
     "SHAPE_CLASSES",
+    "SHAPE_STYLES",
     "DIGIT_CLASSES",
     "KERAS_DATASETS",
     "KerasDataset",
@@ -97,9 +100,7 @@ KERAS_DATASETS: dict[str, list[str]] = {
 
 # Largest batch one call generates (about 2 GB of float32 intermediates for 64×64 shapes).
 _MAX_N = 200_000
-# Object radius as a fraction of the picture side: at least 14 px at 64×64 (28 px across, seven
-# 4-px cells of the shapes model's 16×16 Grad-CAM map), at most 24 px so the object fits.
-_RADIUS = (0.22, 0.38)
+
 # Shapes are rasterised at this many times the output resolution, then box-averaged (anti-aliasing).
 _SUPER = 4
 # Digits: MNIST's 28×28 frame, the centre of mass's place in it, and the drawing scale (4×).
@@ -214,150 +215,405 @@ _SHAPE_POLYGONS: dict[str, list[tuple[np.ndarray, int]]] = {
 }
 
 
-def shapes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Generate `n` pictures of one shape each, with labels and object masks.
+#: Drawing styles of `shapes`: today's clean filled polygon, a pen outline, a filled doodle
+#: (wobbly hand-drawn contour, coloured in) and an outlined fill (a fill with a pen outline).
+SHAPE_STYLES: tuple[str, ...] = ("filled", "outline", "doodle", "outlined_fill")
+# How often each style is drawn when all are allowed (pen outlines are what students draw most).
+_STYLE_P = np.array([0.2, 0.35, 0.25, 0.2])
+# Object extent (diameter of its circumscribing circle) as a fraction of the frame: 15-80 %,
+# with most of the mass on large drawings (a user's drawing is cropped to its ink first).
+_EXTENT = (0.15, 0.80)
+_EXTENT_SMALL = 0.35  # below this the object counts as small; 30 % of the pictures are small
+# Width/height stretch of a hand-drawn object, per class: tight where a stretch would turn one
+# class into another (a stretched square is no diamond, a stretched circle no hexagon).
+_ASPECT: dict[str, tuple[float, float]] = {
+    "circle": (0.92, 1.08),
+    "square": (0.92, 1.08),
+    "triangle": (0.85, 1.15),
+    "star": (0.88, 1.12),
+    "cross": (0.88, 1.12),
+    "hexagon": (0.92, 1.08),
+    "diamond": (0.92, 1.06),  # on top of the rhombus' own 0.62 width
+    "heart": (0.88, 1.12),
+}
+# Background kinds: today's patterns (light or dark), paper (with ruled or squared lines at
+# times) and a flat screen canvas.
+_BG_P = np.array([0.3, 0.45, 0.25])
 
-    Each picture holds one object of a class in `SHAPE_CLASSES`, fully inside the frame, with
-    a random centre, radius (22-38 % of `size`: 14-24 px at 64×64, so even the smallest object
-    spans several cells of a 16×16 Grad-CAM map), rotation and colour. Every object is one
-    filled region without holes (its mask is "inside the object" for localisation checks). Objects are light on a
-    dark background or dark on a light one, so colour alone never gives the class away. The
-    background is flat, a gradient, a smooth texture or faint stripes; up to three thin lines
-    and four small dots (far thinner and smaller than any object) are drawn under the object.
-    Gaussian pixel noise comes last. Classes are balanced (n // 8 or n // 8 + 1 each).
+
+def shapes(
+    n: int,
+    *,
+    seed: int = 0,
+    size: int = 64,
+    styles: tuple[str, ...] | list[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Generate `n` pictures of one shape each, drawn the way people draw, with object masks.
+
+    Each picture holds one object of a class in `SHAPE_CLASSES`, fully inside the frame, in
+    one of `SHAPE_STYLES`:
+
+    - filled: today's clean filled polygon, light on dark or dark on light;
+    - outline: a pen outline of random width (about 1-5 px at 64×64), hand-drawn: wobbly,
+      with rounded or jittered corners and an imperfect closure (a gap or an overshoot); a
+      star is sometimes drawn in one stroke as a pentagram, a cross as two strokes;
+    - doodle: the same wobbly contour coloured in, sometimes with streaks or its outline;
+    - outlined_fill: a coloured fill with a pen outline in another colour.
+
+    The object's extent (its circumscribing circle) is 15-80 % of the frame, at a random
+    position, with a random rotation (half of them near upright) and a slight stretch. The
+    background is today's flat / gradient / texture / stripes, paper (off-white with fibres,
+    sometimes ruled or squared) or a flat screen canvas. Thin lines and dots are distractors.
+    Half of the pictures then get photographed-paper effects: uneven light, a colour cast, a
+    soft shadow; many get a blur, noise and JPEG compression. Classes are balanced (n // 8 or
+    n // 8 + 1 each). Pillow rasterises at 4× and box-averages (anti-aliasing).
 
     Args:
         n: number of pictures.
         seed: seed of the generator; the same seed gives the same arrays.
-        size: side of the square pictures in pixels (at least 32).
+        size: side of the square pictures in pixels (32 to 512).
+        styles: which of `SHAPE_STYLES` to draw (None: all, in the proportions above).
 
     Returns:
         images: (n, size, size, 3) uint8 RGB.
         labels: (n,) int64 indices into `SHAPE_CLASSES`.
-        masks: (n, size, size) bool, True on the object's pixels (at least half covered).
+        masks: (n, size, size) bool, True on the object: the region its contour encloses
+            plus its ink, without holes (a pen outline's mask is the whole shape, so the
+            pointing game asks "on the object", not "on the pen line").
 
     Raises:
-        DatasetError: n or size out of range.
+        DatasetError: n, size or styles out of range.
     """
     n = _check_n(n)
     if isinstance(size, bool) or not isinstance(size, int | np.integer) or not 32 <= size <= 512:
         raise DatasetError(f"Expected size to be an integer in [32, 512]. Received size={size!r}.")
     size = int(size)
+    allowed = _check_styles(styles)
     rng = np.random.default_rng(seed)
     labels = _balanced_labels(rng, n, len(SHAPE_CLASSES))
+    p = _STYLE_P * allowed
+    style = rng.choice(len(SHAPE_STYLES), n, p=p / p.sum())
 
-    # Draw every random number up front, per sample, so each array is one vectorised draw.
-    radius = rng.uniform(*_RADIUS, n) * size
-    # Every outline lies within its radius, so this keeps the object (plus a pixel) in the frame.
-    centre = rng.uniform(radius[:, None] + 1, size - 1 - radius[:, None], (n, 2))
-    angle = rng.uniform(0, 2 * math.pi, n)
-    light_object = rng.random(n) < 0.5
-
-    # Rasterise the objects and the distractors with Pillow at 4× and box-average them.
-    alpha, distract = _rasterise_shapes(rng, labels, centre, radius, angle, size)
-    masks = alpha >= 0.5
-
-    # Background, object colour and distractor colour, then composite (all float32 in 0..255).
+    # Geometry and ink, one sample at a time (Pillow's C rasteriser), then the paint in chunks.
+    region, ink, distract = _rasterise_shapes(rng, labels, style, size)
+    masks = ndimage.binary_fill_holes((region >= 0.5) | (ink >= 0.5), structure=_NO_BATCH)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     for lo in range(0, n, _CHUNK_SHAPES):
         sl = slice(lo, min(n, lo + _CHUNK_SHAPES))
-        images[sl] = _paint_shapes(rng, light_object[sl], alpha[sl], distract[sl], size)
+        images[sl] = _paint_shapes(rng, style[sl], region[sl], ink[sl], distract[sl], size)
     return images, labels, masks
 
 
+# Fill holes in each picture separately: a structure that does not connect along the batch axis.
+_NO_BATCH = ndimage.generate_binary_structure(3, 1) * np.array([0, 1, 0])[:, None, None].astype(
+    bool
+)
+
+
+def _check_styles(styles: tuple[str, ...] | list[str] | None) -> np.ndarray:
+    """A 0/1 weight per style of SHAPE_STYLES."""
+    if styles is None:
+        return np.ones(len(SHAPE_STYLES))
+    if isinstance(styles, str) or not styles or any(s not in SHAPE_STYLES for s in styles):
+        raise DatasetError(
+            f"Expected styles to be a non-empty list of {list(SHAPE_STYLES)}. "
+            f"Received styles={styles!r}."
+        )
+    return np.array([float(s in styles) for s in SHAPE_STYLES])
+
+
+def _hand_path(
+    rng: np.random.Generator, poly: np.ndarray, *, closure: float, hand: float
+) -> np.ndarray:
+    """A hand-drawn version of a closed polygon: (m, 2) points in units of the radius.
+
+    `hand` in [0, 1] scales the imperfections: corners jittered and rounded, a smooth wobble
+    along the stroke and a drift that keeps the end from meeting the start. The stroke starts
+    at a random point and covers `closure` turns (below 1: a gap, above 1: an overshoot).
+    """
+    v = poly + rng.normal(0, 0.045 * hand, poly.shape) if len(poly) <= 12 else poly.copy()
+    closed = np.vstack([v, v[:1]])
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))])
+    t = np.arange(0.0, s[-1], 0.02)
+    dense = np.stack([np.interp(t, s, closed[:, 0]), np.interp(t, s, closed[:, 1])], axis=1)
+    # Round the corners as a hurried pen does (smoothing along the closed path).
+    sigma = rng.uniform(0, 3.0) * hand
+    if sigma > 0.3:
+        dense = ndimage.gaussian_filter1d(dense, sigma, axis=0, mode="wrap")
+    m = len(dense)
+    idx = (rng.integers(m) + np.arange(max(3, round(m * closure)))) % m
+    pts = dense[idx]
+    # Wobble: white noise smoothed along the stroke; drift: the hand moves off as it goes.
+    noise = ndimage.gaussian_filter1d(
+        rng.normal(0, 1, pts.shape), rng.uniform(6, 25), axis=0, mode="nearest"
+    )
+    noise *= rng.uniform(0, 0.045) * hand / (np.abs(noise).max() + 1e-9)
+    drift = np.linspace(0, 1, len(pts))[:, None] * rng.normal(0, 0.03 * hand, 2)
+    return pts + noise + drift
+
+
+def _hand_strokes(
+    rng: np.random.Generator, label: str, style: int
+) -> tuple[list[np.ndarray], bool]:
+    """The strokes that draw one object (units of the radius) and whether they enclose it."""
+    base = _SHAPE_POLYGONS[label][0][0]
+    if style == 0:  # filled: today's clean polygon
+        return [base], True
+    hand = rng.uniform(0.2, 1.0)
+    if style == 1 and label == "star" and rng.random() < 0.3:
+        # A star in one stroke: the pentagram through the five tips.
+        tips = base[::2][[0, 2, 4, 1, 3]]
+        return [_hand_path(rng, tips, closure=rng.uniform(0.98, 1.04), hand=hand)], True
+    if style == 1 and label == "cross" and rng.random() < 0.3:
+        # A cross in two strokes, a plus sign (its mask is the ink).
+        strokes = []
+        for a, b in (((-0.95, 0.0), (0.95, 0.0)), ((0.0, -0.95), (0.0, 0.95))):
+            line = np.linspace(a, b, 40) + rng.normal(0, 0.05 * hand, (1, 2))
+            wob = ndimage.gaussian_filter1d(rng.normal(0, 1, (40, 2)), 8, axis=0, mode="nearest")
+            strokes.append(line + wob * 0.03 * hand / (np.abs(wob).max() + 1e-9))
+        return strokes, False
+    closure = rng.uniform(0.94, 1.08) if style == 1 else rng.uniform(0.99, 1.04)
+    return [_hand_path(rng, base, closure=closure, hand=hand)], True
+
+
 def _rasterise_shapes(
-    rng: np.random.Generator,
-    labels: np.ndarray,
-    centre: np.ndarray,
-    radius: np.ndarray,
-    angle: np.ndarray,
-    size: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Object coverage and distractor coverage, both (n, size, size) float32 in [0, 1]."""
+    rng: np.random.Generator, labels: np.ndarray, style: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Region, ink and distractor coverage, each (n, size, size) float32 in [0, 1].
+
+    The region is what the object's contour encloses (painted for filled styles, the mask for
+    all); the ink is the pen stroke (none for the clean filled style).
+    """
     n = labels.shape[0]
     big = size * _SUPER
-    # Distractors: 0-3 thin lines (1 px wide at output scale) and 0-4 dots (radius <= 1.5 px).
+    scale = size / 64  # pen widths and distractors are given at 64×64
+    # Extent: 70 % large (35-80 % of the frame), 30 % small (15-35 %).
+    small = rng.random(n) < 0.3
+    extent = np.where(
+        small, rng.uniform(_EXTENT[0], _EXTENT_SMALL, n), rng.uniform(_EXTENT_SMALL, _EXTENT[1], n)
+    )
+    upright = rng.random(n) < 0.5
+    angle = np.where(upright, rng.normal(0, 0.15, n), rng.uniform(0, 2 * math.pi, n))
+    # Pen width at 64×64: log-uniform in 0.8-5 px, thinner for small objects.
+    pen = np.exp(rng.uniform(np.log(0.8), np.log(5.0), n)) * np.minimum(1.0, extent / 0.35)
+    pen = np.maximum(pen, 0.8) * scale
     n_lines = rng.integers(0, 4, n)
     n_dots = rng.integers(0, 5, n)
     lines = rng.uniform(0, big, (n, 3, 4))
     dots = rng.uniform(0, big, (n, 4, 2))
-    dot_r = rng.uniform(0.6, 1.5, (n, 4)) * _SUPER
-    alpha = np.empty((n, size, size), dtype=np.float32)
+    dot_r = rng.uniform(0.6, 1.5, (n, 4)) * _SUPER * scale
+    region = np.empty((n, size, size), dtype=np.float32)
+    ink = np.empty((n, size, size), dtype=np.float32)
     distract = np.empty((n, size, size), dtype=np.float32)
-    cos, sin = np.cos(angle), np.sin(angle)
     for i in range(n):
-        # Rotate, scale and move the class outline (+0.5: Pillow's pixel centres).
-        rot = np.array([[cos[i], -sin[i]], [sin[i], cos[i]]])
+        label = SHAPE_CLASSES[labels[i]]
+        strokes, encloses = _hand_strokes(rng, label, int(style[i]))
+        lo, hi = _ASPECT[label] if style[i] else (1.0, 1.0)
+        stretch = np.array([rng.uniform(lo, hi), 1.0])
+        c, s = math.cos(angle[i]), math.sin(angle[i])
+        rot = np.array([[c, -s], [s, c]])
+        pts = [(p * stretch) @ rot.T for p in strokes]
+        # Scale to the extent, then place the bounding box (plus the pen) inside the frame.
+        allp = np.concatenate(pts)
+        radius = extent[i] * size / 2
+        pad = pen[i] / 2 + 1.5 if style[i] else 1.5
+        span = (allp.max(0) - allp.min(0)) * radius
+        k = min(1.0, (size - 2 * pad) / max(span.max(), 1e-6))
+        radius *= k
+        span *= k
+        lo_xy = pad - allp.min(0) * radius
+        centre = lo_xy + rng.uniform(0, 1, 2) * np.maximum(size - 2 * pad - span, 0)
+        px = [(p * radius + centre) * _SUPER for p in pts]
+
         canvas = Image.new("L", (big, big), 0)
-        draw = ImageDraw.Draw(canvas)
-        for poly, fill in _SHAPE_POLYGONS[SHAPE_CLASSES[labels[i]]]:
-            pts = (poly @ rot.T * radius[i] + centre[i]) * _SUPER
-            draw.polygon([tuple(p) for p in pts.tolist()], fill=fill)
-        alpha[i] = np.asarray(canvas.reduce(_SUPER), dtype=np.float32) / 255.0
+        if encloses:
+            ImageDraw.Draw(canvas).polygon([tuple(q) for q in px[0].tolist()], fill=255)
+        elif style[i]:
+            pass  # two strokes: the region is the ink
+        region[i] = np.asarray(canvas.reduce(_SUPER), dtype=np.float32) / 255.0
+
+        canvas = Image.new("L", (big, big), 0)
+        if style[i]:
+            draw = ImageDraw.Draw(canvas)
+            w = pen[i] * _SUPER
+            for q in px:
+                draw.line(
+                    [tuple(p) for p in q.tolist()], fill=255, width=max(1, round(w)), joint="curve"
+                )
+                for x, y in (q[0], q[-1]):  # round pen caps
+                    draw.ellipse((x - w / 2, y - w / 2, x + w / 2, y + w / 2), fill=255)
+        ink[i] = np.asarray(canvas.reduce(_SUPER), dtype=np.float32) / 255.0
 
         canvas = Image.new("L", (big, big), 0)
         draw = ImageDraw.Draw(canvas)
         for x0, y0, x1, y1 in lines[i, : n_lines[i]].tolist():
-            draw.line((x0, y0, x1, y1), fill=255, width=_SUPER)
+            draw.line((x0, y0, x1, y1), fill=255, width=max(1, round(_SUPER * scale)))
         for (x, y), r in zip(
             dots[i, : n_dots[i]].tolist(), dot_r[i, : n_dots[i]].tolist(), strict=True
         ):
             draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
         distract[i] = np.asarray(canvas.reduce(_SUPER), dtype=np.float32) / 255.0
-    return alpha, distract
+    return region, ink, distract
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=rgb.dtype)
+
+
+def _pen_colours(rng: np.random.Generator, m: int, light_bg: np.ndarray) -> np.ndarray:
+    """(m, 3) ink colours: pens (black, blue, red, green, pencil grey) on light, light on dark."""
+    palette = np.array(
+        [[[0, 0, 0], [60, 60, 70]], [[0, 10, 90], [60, 80, 200]], [[140, 0, 0], [210, 50, 50]],
+         [[0, 70, 0], [50, 140, 80]], [[60, 60, 60], [120, 120, 125]]], dtype=np.float32
+    )  # fmt: skip
+    kind = rng.choice(len(palette), m, p=[0.4, 0.25, 0.12, 0.08, 0.15])
+    dark = palette[kind, 0] + rng.random((m, 3), dtype=np.float32) * (
+        palette[kind, 1] - palette[kind, 0]
+    )
+    light = rng.uniform(170, 255, (m, 3)).astype(np.float32)
+    return np.where(light_bg[:, None], dark, light)
 
 
 def _paint_shapes(
     rng: np.random.Generator,
-    light_object: np.ndarray,
-    alpha: np.ndarray,
+    style: np.ndarray,
+    region: np.ndarray,
+    ink: np.ndarray,
     distract: np.ndarray,
     size: int,
 ) -> np.ndarray:
-    """Composite background, distractors and object for one chunk: (m, size, size, 3) uint8."""
-    m = light_object.shape[0]
+    """Composite background, distractors, fill and ink for one chunk: (m, size, size, 3) uint8."""
+    m = style.shape[0]
     f32 = np.float32
     yy, xx = (np.mgrid[0:size, 0:size].astype(f32) / f32(size - 1))[:, None]  # (1, size, size) each
+    bg_kind = rng.choice(3, m, p=_BG_P)  # 0 patterns, 1 paper, 2 screen
+    light_bg = np.where(bg_kind == 1, True, rng.random(m) < np.where(bg_kind == 2, 0.75, 0.5))
 
-    # Colours: a light object (channels in 160..255) on a dark background (0..95), or the reverse.
-    light = rng.uniform(160, 255, (m, 3)).astype(f32)
-    dark = rng.uniform(0, 95, (m, 3)).astype(f32)
-    obj_rgb = np.where(light_object[:, None], light, dark)
-    bg_rgb = np.where(light_object[:, None], dark, light)
-
-    # Background pattern in [-1, 1]: flat, linear gradient, smooth texture or faint stripes.
+    # Today's patterns in [-1, 1]: flat, linear gradient, smooth texture or faint stripes.
     kind = rng.integers(0, 4, m)
     phi = rng.uniform(0, 2 * math.pi, m).astype(f32)[:, None, None]
     along = xx * np.cos(phi) + yy * np.sin(phi)  # (m, size, size), a ramp in a random direction
     lo, hi = along.min(axis=(1, 2), keepdims=True), along.max(axis=(1, 2), keepdims=True)
     pattern = np.zeros((m, size, size), dtype=f32)
     pattern[kind == 1] = ((along - lo) / (hi - lo) * 2 - 1)[kind == 1]
-    coarse = rng.normal(0, 1, (m, 8, 8)).astype(f32)
     up = _upsampler(8, size)
-    texture = up @ coarse @ up.T  # bicubic upsampling of an 8×8 noise grid
+    texture = up @ rng.normal(0, 1, (m, 8, 8)).astype(f32) @ up.T
     texture /= np.abs(texture).max(axis=(1, 2), keepdims=True) + f32(1e-6)
     pattern[kind == 2] = texture[kind == 2]
     freq = rng.uniform(3, 8, m).astype(f32)[:, None, None]
     pattern[kind == 3] = np.sin(f32(2 * math.pi) * freq * along)[kind == 3]
-    tint = rng.uniform(0.7, 1.3, (m, 3)).astype(f32)  # slightly coloured patterns
+    pattern[bg_kind != 0] = 0
+    tint = rng.uniform(0.7, 1.3, (m, 3)).astype(f32)
     amp = rng.uniform(8, 20, m).astype(f32)[:, None]
-    bg = bg_rgb[:, None, None, :] + pattern[..., None] * (amp * tint)[:, None, None, :]
+    light = rng.uniform(160, 255, (m, 3)).astype(f32)
+    dark = rng.uniform(0, 95, (m, 3)).astype(f32)
+    base = np.where(light_bg[:, None], light, dark)
+    # Paper: off-white with a slight tint; screen: white, black or a flat colour.
+    paper = rng.uniform(215, 250, (m, 1)).astype(f32) + rng.uniform(-8, 6, (m, 3)).astype(f32)
+    screen = np.where(
+        light_bg[:, None],
+        np.where(rng.random((m, 1)) < 0.7, f32(255), rng.uniform(200, 255, (m, 3)).astype(f32)),
+        np.where(rng.random((m, 1)) < 0.7, f32(0), rng.uniform(0, 60, (m, 3)).astype(f32)),
+    )
+    base = np.where((bg_kind == 1)[:, None], paper, np.where((bg_kind == 2)[:, None], screen, base))
+    bg = base[:, None, None, :] + pattern[..., None] * (amp * tint)[:, None, None, :]
+    # Paper fibres: fine noise, slightly smoothed; ruled or squared lines on some sheets.
+    fibres = ndimage.gaussian_filter(rng.normal(0, 1, (m, size, size)).astype(f32), (0, 0.7, 0.7))
+    bg += (
+        fibres * rng.uniform(2, 8, m).astype(f32)[:, None, None] * (bg_kind == 1)[:, None, None]
+    )[..., None]
+    ruling = rng.choice(3, m, p=[0.5, 0.3, 0.2])  # none, ruled, squared
+    spacing = rng.uniform(5, 12, m).astype(f32)[:, None, None] * f32(size / 64)
+    theta = rng.normal(0, 0.03, m).astype(f32)[:, None, None]
+    py = (yy * np.cos(theta) + xx * np.sin(theta)) * (size - 1)
+    pxl = (xx * np.cos(theta) - yy * np.sin(theta)) * (size - 1)
+    ph = rng.uniform(0, 12, (m, 2)).astype(f32)
+    row = np.abs(((py + ph[:, :1, None]) % spacing) - spacing / 2) > spacing / 2 - 0.6
+    col = np.abs(((pxl + ph[:, 1:, None]) % spacing) - spacing / 2) > spacing / 2 - 0.6
+    rule = (row & (ruling >= 1)[:, None, None]) | (col & (ruling == 2)[:, None, None])
+    rule &= (bg_kind == 1)[:, None, None]
+    rule_rgb = np.array([150, 180, 220], f32) + rng.uniform(-30, 20, (m, 1, 1, 3)).astype(f32)
+    bg += (rule_rgb - bg) * (
+        rule[..., None] * rng.uniform(0.25, 0.6, m).astype(f32)[:, None, None, None]
+    )
 
-    # Distractors in a random colour of either range, partly transparent, under the object.
+    # Distractors in a random colour, partly transparent, under the object.
     d_rgb = rng.uniform(0, 255, (m, 3)).astype(f32)
     d_alpha = distract[..., None] * rng.uniform(0.4, 0.9, m).astype(f32)[:, None, None, None]
+    d_alpha *= np.where(bg_kind == 0, 1.0, rng.uniform(0, 0.6, m)).astype(f32)[:, None, None, None]
     bg += (d_rgb[:, None, None, :] - bg) * d_alpha
 
-    # Object: its colour with a mild shading gradient (+-10), composited by its coverage.
+    # Fill colour: today's contrasting colour (filled), a pen/marker colour (doodle) or any
+    # colour a little apart from the paper (outlined fill: the outline carries the shape).
+    bg_mean = base
+    contrast = np.where(light_bg[:, None], dark, light)
+    marker = _pen_colours(rng, m, light_bg)
+    anyc = rng.uniform(0, 255, (m, 3)).astype(f32)
+    too_close = np.abs(_luma(anyc) - _luma(bg_mean)) < 35
+    anyc[too_close] = (anyc[too_close] + contrast[too_close]) / 2
+    fill_rgb = np.select(
+        [style[:, None] == 0, style[:, None] == 2],
+        [contrast, np.where(rng.random((m, 1)) < 0.5, marker, contrast)],
+        anyc,
+    )
     psi = rng.uniform(0, 2 * math.pi, m).astype(f32)[:, None, None]
     shade = (xx * np.cos(psi) + yy * np.sin(psi) - f32(0.5)) * f32(20)
-    obj = obj_rgb[:, None, None, :] + shade[..., None]
-    img = bg + (obj - bg) * alpha[..., None]
+    fill = fill_rgb[:, None, None, :] + shade[..., None]
+    # Colouring-in: streaks along a random direction in some doodles.
+    streak = (
+        f32(1)
+        - (np.sin(along * rng.uniform(40, 90, m).astype(f32)[:, None, None]) > 0.3)
+        * (rng.uniform(0, 0.45, m) * (rng.random(m) < 0.35)).astype(f32)[:, None, None]
+    )
+    fa = (
+        region
+        * np.isin(style, (0, 2, 3))[:, None, None]
+        * np.where((style == 2)[:, None, None], streak, 1)
+    )
+    img = bg + (fill - bg) * fa[..., None]
+    # Ink: a pen colour that stands out from the paper; pencil is fainter.
+    ink_rgb = _pen_colours(rng, m, light_bg)
+    doodle_same = (style == 2) & (rng.random(m) < 0.5)
+    ink_rgb[doodle_same] = fill_rgb[doodle_same]
+    ka = ink * rng.uniform(0.75, 1.0, m).astype(f32)[:, None, None]
+    ka *= np.where((style == 2) & ~doodle_same & (rng.random(m) < 0.5), 0, 1).astype(f32)[
+        :, None, None
+    ]
+    img += (ink_rgb[:, None, None, :] - img) * ka[..., None]
 
-    # Sensor noise with a per-picture strength (one value for the three channels: 3× cheaper).
-    sigma = rng.uniform(0, 10, m).astype(f32)[:, None, None, None]
+    # Photographed paper (half of the pictures): uneven light, a colour cast, a soft shadow.
+    photo = rng.random(m) < 0.5
+    gx, gy = rng.normal(0, 1, (2, m)).astype(f32)[:, :, None, None]
+    ramp = (xx - 0.5) * gx + (yy - 0.5) * gy
+    vignette = (xx - rng.uniform(0.2, 0.8, (m, 1, 1)).astype(f32)) ** 2 + (
+        yy - rng.uniform(0.2, 0.8, (m, 1, 1)).astype(f32)
+    ) ** 2
+    light_field = 1 - rng.uniform(0, 0.25, (m, 1, 1)).astype(f32) * (
+        ramp - ramp.min(axis=(1, 2), keepdims=True)
+    )
+    light_field -= rng.uniform(0, 0.5, (m, 1, 1)).astype(f32) * vignette
+    edge = ((xx - 0.5) * np.cos(phi) + (yy - 0.5) * np.sin(phi)) - rng.uniform(
+        -0.4, 0.4, (m, 1, 1)
+    ).astype(f32)
+    shadow = 1 - rng.uniform(0.1, 0.3, (m, 1, 1)).astype(f32) * (rng.random((m, 1, 1)) < 0.3) / (
+        1 + np.exp(-edge * rng.uniform(8, 30, (m, 1, 1)).astype(f32))
+    )
+    cast = rng.uniform(0.88, 1.04, (m, 1, 1, 3)).astype(f32)
+    gain = np.clip(light_field * shadow, 0.45, 1.0)[..., None] * cast
+    img = np.where(photo[:, None, None, None], img * gain, img)
+    # Blur (focus, or a photo shrunk down), then sensor noise, then JPEG for some.
+    blur = np.where(rng.random(m) < 0.55, rng.uniform(0.3, 1.3, m), 0) * (size / 64)
+    for j in np.flatnonzero(blur):
+        img[j] = ndimage.gaussian_filter(img[j], (blur[j], blur[j], 0))
+    sigma = rng.uniform(0, 8, m).astype(f32)[:, None, None, None]
     img += rng.standard_normal((m, size, size, 1), dtype=f32) * sigma
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    out = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    quality = rng.integers(25, 92, m)
+    for j in np.flatnonzero(rng.random(m) < 0.4):
+        buf = io.BytesIO()
+        Image.fromarray(out[j]).save(buf, format="JPEG", quality=int(quality[j]))
+        out[j] = np.asarray(Image.open(buf).convert("RGB"))
+    return out
 
 
 @functools.lru_cache(maxsize=8)

@@ -7,6 +7,7 @@ blue–red "RdBu" diverging map (reversed so that positive is red) for signed va
 from __future__ import annotations
 
 import html
+import math
 import threading
 
 import numpy as np
@@ -23,6 +24,15 @@ __all__ = [
     "embedding_figure",
     "style",
     "mode_curves",
+    "OUTLINE",
+    "number_grid",
+    "set_grid_values",
+    "cell_outline",
+    "surface",
+    "orientation_figure",
+    "sanity_curve",
+    "faithfulness_curve",
+    "shape_flow",
     "window_map",
     "value_bars",
 ]
@@ -197,6 +207,197 @@ def mode_curves(
             legend=dict(orientation="h", y=-0.25),
         ),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Number grids (Step by step): heat maps with each cell's number, updated in place per step
+# --------------------------------------------------------------------------------------------
+# An outline visible on any colour: white under black.
+OUTLINE = (dict(color="white", width=6), dict(color="black", width=3))
+
+
+def set_grid_values(fig: go.Figure, z: np.ndarray, show: bool) -> None:
+    """New numbers for a number grid's heat map; NaN cells stay blank (not computed yet,
+    padding, gaps). Cheap: a step of the stepper costs this, not a new figure."""
+    fig.data[0].z = z
+    if show:
+        fig.data[0].text = np.where(np.isnan(z), "", np.char.mod("%.3g", np.nan_to_num(z)))
+
+
+def number_grid(
+    z: np.ndarray,
+    title: str,
+    *,
+    height: int,
+    show: bool | None = None,
+    max_text_side: int = 16,
+    **kw,
+) -> go.Figure:
+    """A heat map with the numbers in its cells when they fit (hover shows them always).
+
+    Args:
+        z: (h, w) numbers; NaN cells are drawn blank.
+        show: write the numbers in the cells; default when no side exceeds `max_text_side`.
+        **kw: passed to `heatmap` (colorscale, zmid, zmin, zmax, showscale).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    show = max(z.shape) <= max_text_side if show is None else show
+    kw.setdefault("showscale", not show)  # a colour bar only when the numbers are hidden
+    fig = heatmap(np.nan_to_num(z), title=title, show_values=show, height=height, **kw)
+    set_grid_values(fig, z, show)
+    # Fixed ranges: the grid keeps its shape while blank (NaN) cells fill in; one tick per cell.
+    x_axis, y_axis = fig.layout.xaxis, fig.layout.yaxis
+    x_axis.range, y_axis.range, y_axis.autorange = (
+        [-0.5, z.shape[1] - 0.5],
+        [z.shape[0] - 0.5, -0.5],
+        False,
+    )
+    x_axis.showgrid = y_axis.showgrid = x_axis.zeroline = y_axis.zeroline = False
+    fig.layout.margin.t = 76  # room for the title above the column numbers
+    if show:
+        x_axis.dtick = y_axis.dtick = 1
+    return fig
+
+
+def cell_outline(r0: float, r1: float, c0: float, c1: float) -> list[dict]:
+    """Layout shapes outlining cells r0..r1 × c0..c1 of a number grid."""
+    box = dict(type="rect", x0=c0 - 0.5, x1=c1 + 0.5, y0=r0 - 0.5, y1=r1 + 0.5)
+    return [dict(box, line=line) for line in OUTLINE]
+
+
+# --------------------------------------------------------------------------------------------
+# Gabor: a kernel as a surface, the winning orientation per pixel
+# --------------------------------------------------------------------------------------------
+ORIENTATION_SCALE = "Twilight"  # cyclic: 0° and 180° look alike, as their stripes do
+
+
+def surface(z: np.ndarray, title: str, *, height: int = 360) -> go.Figure:
+    """A 2-D array (a kernel part) as a 3-D surface: height = weight, blue-red around 0."""
+    b = float(np.abs(z).max()) or 1.0
+    fig = go.Figure(go.Surface(z=z, colorscale=DIVERGING, cmin=-b, cmax=b, showscale=False))
+    fig.update_layout(scene={"aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": 0.5}})
+    return style(fig, title=title, height=height)
+
+
+def orientation_figure(
+    theta_deg: np.ndarray,
+    hidden: np.ndarray | None = None,
+    *,
+    title: str = "Orientation map: which θ won",
+    height: int = 360,
+) -> go.Figure:
+    """Winning orientation per pixel in degrees [0, 180], on a cyclic colour scale.
+
+    `hidden` (bool, same shape) blanks pixels, e.g. where no filter responds.
+    """
+    z = np.asarray(theta_deg, dtype=np.float64)
+    if hidden is not None:
+        z = np.where(hidden, np.nan, z)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            colorscale=ORIENTATION_SCALE,
+            zmin=0,
+            zmax=180,
+            colorbar={"title": "θ (°)", "tickvals": [0, 45, 90, 135, 180]},
+            hovertemplate="row=%{y}, col=%{x}<br>θ = %{z:.1f}°<extra></extra>",
+        )
+    )
+    fig.update_yaxes(
+        autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False
+    )
+    fig.update_xaxes(constrain="domain", showticklabels=False)
+    return style(fig, title=title, height=height)
+
+
+# --------------------------------------------------------------------------------------------
+# Line charts: the randomization sanity check, deletion/insertion curves
+# --------------------------------------------------------------------------------------------
+def sanity_curve(
+    labels: list[str], rhos: list[float | None], *, title: str, height: int = 340
+) -> go.Figure:
+    """Spearman correlation with the original map after each randomization stage.
+
+    An undefined correlation (None: a flat map) is a gap in the line.
+    """
+    fig = go.Figure(
+        go.Scatter(
+            x=labels,
+            y=[np.nan if r is None else r for r in rhos],
+            mode="lines+markers",
+            hovertemplate="scrambled down to %{x}<br>Spearman %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.add_hline(y=0, line_dash="dot")
+    fig.update_yaxes(range=[-1.05, 1.05], title="Spearman rank correlation")
+    fig.update_xaxes(title="randomized down to layer")
+    return style(fig, title=title, height=height)
+
+
+def faithfulness_curve(
+    fractions: np.ndarray,
+    curve: np.ndarray,
+    baseline: np.ndarray,
+    *,
+    name: str,
+    baseline_name: str = "random map",
+    x_title: str,
+    y_title: str,
+    title: str,
+    height: int = 300,
+) -> go.Figure:
+    """A deletion or insertion curve next to its random-map baseline, probability in [0, 1]."""
+    fig = go.Figure(
+        [
+            go.Scatter(x=fractions, y=curve, name=name, mode="lines+markers"),
+            go.Scatter(x=fractions, y=baseline, name=baseline_name, line_dash="dash"),
+        ]
+    )
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title, range=[0, 1.02])
+    return style(fig, title=title, height=height)
+
+
+# --------------------------------------------------------------------------------------------
+# Architecture: the shape flow
+# --------------------------------------------------------------------------------------------
+def shape_flow(steps: list[tuple[str, tuple, str]], *, height: int = 420) -> go.Figure:
+    """One box per layer output: height ∝ image side, width ∝ log(channels); vectors as thin
+    bars. `steps` holds (layer name, output shape without the batch axis, shape as text)."""
+    sides = [s[0] for _, s, _ in steps if len(s) == 3 and s[0]] or [1]
+    chans = [s[-1] for _, s, _ in steps if s and s[-1]] or [1]
+    top_side, top_chan = max(sides), max(max(chans), 2)
+    fig = go.Figure()
+    for i, (name, shape, text) in enumerate(steps):
+        if len(shape) == 3 and shape[0]:
+            h = 0.15 + 0.85 * shape[0] / top_side
+            w = 0.15 + 0.6 * math.log(max(shape[2], 1) + 1) / math.log(top_chan + 1)
+            colour = "#4c78a8"
+        else:
+            units = shape[-1] if shape and shape[-1] else 1
+            h = 0.15 + 0.85 * math.log(units + 1) / math.log(max(chans) + 1)
+            w, colour = 0.12, "#f58518"
+        x0, x1 = i - w / 2, i + w / 2
+        fig.add_trace(
+            go.Scatter(
+                x=[x0, x1, x1, x0, x0],
+                y=[-h / 2, -h / 2, h / 2, h / 2, -h / 2],
+                fill="toself",
+                mode="lines",
+                line=dict(color=colour),
+                name=name,
+                hoverinfo="text",
+                text=f"{name}: {text}",
+                showlegend=False,
+            )
+        )
+        fig.add_annotation(x=i, y=h / 2 + 0.05, text=text, showarrow=False,
+                           textangle=-45, yanchor="bottom", font=dict(size=11))  # fmt: skip
+    fig.update_xaxes(
+        tickvals=list(range(len(steps))), ticktext=[n for n, _, _ in steps], tickangle=-60
+    )
+    fig.update_yaxes(visible=False, range=[-0.6, 1.0])
+    return style(fig, height=height)
 
 
 # Colour-blind-safe qualitative colours (Okabe & Ito 2008), then Plotly's D3 set for more.

@@ -23,6 +23,7 @@ from cnnviz import figures, images
 __all__ = [
     "GridError",
     "channel_grid",
+    "orientation_picture",
     "network_overview",
     "paired_scatter",
     "tile_images",
@@ -319,6 +320,17 @@ def tile_maps(
             rgb = np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.NEAREST))
         coloured.append(rgb)
     return tile_images(np.stack(coloured), cols, gap=gap, fill=255)
+
+
+def orientation_picture(theta_deg: np.ndarray, hidden: np.ndarray | None = None) -> np.ndarray:
+    """An orientation map (degrees in [0, 180]) coloured as `figures.orientation_figure`
+    colours it, as (H, W, 3) uint8; `hidden` pixels are white."""
+    rgb = images.colorize(
+        np.asarray(theta_deg, dtype=np.float64), cmap=figures.ORIENTATION_SCALE, vmin=0, vmax=180
+    )
+    if hidden is not None:
+        rgb[np.asarray(hidden, dtype=bool)] = 255
+    return rgb
 
 
 def paired_scatter(

@@ -147,6 +147,11 @@ def render_config(
     )
 
 
+def find_haproxy(name: str = "haproxy") -> str | None:
+    """The haproxy executable: on PATH, else in /usr/sbin (Debian's place, not on a user's PATH)."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+
+
 def _die_with_parent() -> None:
     # Linux: a child gets SIGTERM when the launcher dies, even by SIGKILL (no orphans left
     # holding ports). prctl(PR_SET_PDEATHSIG=1, SIGTERM).
@@ -244,7 +249,7 @@ class Launcher:
 
     def start(self) -> None:
         """Start every replica and HAProxy; raise ServeError if haproxy is missing or a port is taken."""
-        haproxy = shutil.which(self.cfg.haproxy)
+        haproxy = find_haproxy(self.cfg.haproxy)
         if haproxy is None:
             raise ServeError(
                 f"{self.cfg.haproxy!r} not found: install Debian's haproxy (`apt-get install "

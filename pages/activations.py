@@ -5,6 +5,8 @@ import streamlit as st
 
 from cnnviz import activations, grids, images, layers, models
 from cnnviz.ui import cache, params
+from cnnviz.ui.honesty import familiarity_note
+from cnnviz.ui.mapgrid import map_grid
 from cnnviz.ui.model_input import model_input_view
 from cnnviz.ui.models import current_model, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
@@ -96,6 +98,7 @@ with left:
         st.markdown(f"**{safe_text(info.name)} thinks this is:**")
         for label, p in top5:
             st.progress(float(np.clip(p, 0.0, 1.0)), text=f"{safe_text(label)}: {p:.1%}")
+        familiarity_note(model, fed, probs)
     else:
         st.caption("This model has no classifier head, so it makes no prediction.")
     view = st.radio(
@@ -191,15 +194,16 @@ if view == "layer":
         idx = range(first, stop)
         maps = np.moveaxis(act[..., first:stop], -1, 0)
         empty = stats["empty"][first:stop]
-        st.plotly_chart(
-            grids.channel_grid(
-                maps,
-                [f"#{i}{' ∅' if stats['empty'][i] else ''}" for i in idx],
-                shared_scale=shared,
-                marked=empty,
-                highlight=channel - first if first <= channel < stop else None,
-            ),
+        map_grid(
+            maps,
+            [f"#{i}{' ∅' if stats['empty'][i] else ''}" for i in idx],
+            choose_cols=True,
+            shared_scale=shared,
+            marked=empty,
+            highlight=channel - first if first <= channel < stop else None,
             key=f"{P}.grid",
+            file_name=f"{stem(layer)}_channels_{first}-{stop - 1}.png",
+            download_key=f"{P}.dl_grid",
         )
         n_empty = int(stats["empty"].sum())
         h, w = act.shape[:2]
@@ -208,14 +212,7 @@ if view == "layer":
             f"outline: the map is flat, the filter found nothing). On average "
             f"{stats['sparsity'].mean():.0%} of the values are exactly zero."
         )
-        d1, d2, d3 = st.columns(3)
-        with d1:
-            download_image(
-                "Grid as PNG",
-                lambda: grids.tile_maps(maps, 8, shared_scale=shared),
-                f"{stem(layer)}_channels_{first}-{stop - 1}.png",
-                key=f"{P}.dl_grid",
-            )
+        d2, d3 = st.columns(2)
         with d2:
             npz_button(result.maps, "activations.npz", f"{P}.dl_npz")
         with d3:
@@ -302,9 +299,18 @@ elif view == "hierarchy":
                 cells.append(a[..., c])
                 titles.append(f"{p.rsplit('/', 1)[-1]} #{c}" if c == 0 else f"#{c}")
                 flags.append(bool(empty[c]))
-        st.plotly_chart(
-            grids.channel_grid(cells, titles, cols=k, marked=flags, max_side=40, cell_px=90),
+        # One row per layer: the layout is the lesson, so the tiles per row are fixed.
+        map_grid(
+            cells,
+            titles,
+            cols=k,
+            marked=flags,
+            max_side=40,
+            cell_px=90,
             key=f"{P}.hierarchy",
+            label="Hierarchy as PNG",
+            file_name="hierarchy.png",
+            download_key=f"{P}.dl_hier",
         )
         st.caption(
             "One row per layer, input side at the top; each row is "
@@ -312,16 +318,7 @@ elif view == "hierarchy":
             + ("…" if len(rows) > 6 else "")
             + " pixels. ∅ and a red dotted outline mark empty maps."
         )
-        d1, d2 = st.columns(2)
-        with d1:
-            download_image(
-                "Hierarchy as PNG",
-                lambda: grids.tile_maps(cells, k),
-                "hierarchy.png",
-                key=f"{P}.dl_hier",
-            )
-        with d2:
-            npz_button({p: result.maps[p] for p in rows}, "activations.npz", f"{P}.dl_npz_hier")
+        npz_button({p: result.maps[p] for p in rows}, "activations.npz", f"{P}.dl_npz_hier")
         with st.expander("What to look for", expanded=True):
             st.markdown(
                 """
@@ -371,22 +368,16 @@ else:
             with col:
                 st.markdown(f"**{safe_text(name)}**")
                 maps = np.moveaxis(a[..., first:stop], -1, 0)
-                st.plotly_chart(
-                    grids.channel_grid(
-                        maps,
-                        [f"#{i}" for i in idx],
-                        cols=4,
-                        marked=s["empty"][first:stop],
-                        zlimits=limits,
-                        cell_px=80,
-                    ),
+                map_grid(
+                    maps,
+                    [f"#{i}" for i in idx],
+                    cols=4,
+                    marked=s["empty"][first:stop],
+                    zlimits=limits,
+                    cell_px=80,
                     key=f"{P}.compare_{tag}",
-                )
-                download_image(
-                    "Grid as PNG",
-                    lambda maps=maps: grids.tile_maps(maps, 4, zlimits=limits),
-                    f"{stem(layer)}_{tag}.png",
-                    key=f"{P}.dl_compare_{tag}",
+                    file_name=f"{stem(layer)}_{tag}.png",
+                    download_key=f"{P}.dl_compare_{tag}",
                 )
         st.plotly_chart(
             grids.paired_scatter(

@@ -5,7 +5,6 @@ import io
 import json
 import math
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from cnnviz import figures, models
@@ -144,45 +143,10 @@ if len(steps) > MAX_STEPS:
     steps = steps[:: math.ceil(len(steps) / MAX_STEPS)]
 
 
-def flow_figure(steps: list[tuple[str, tuple]]) -> go.Figure:
-    """One box per step: height ∝ image side, width ∝ log(channels); vectors as thin bars."""
-    sides = [s[0] for _, s in steps if len(s) == 3 and s[0]] or [1]
-    chans = [s[-1] for _, s in steps if s and s[-1]] or [1]
-    top_side, top_chan = max(sides), max(max(chans), 2)
-    fig = go.Figure()
-    for i, (name, shape) in enumerate(steps):
-        if len(shape) == 3 and shape[0]:
-            h = 0.15 + 0.85 * shape[0] / top_side
-            w = 0.15 + 0.6 * math.log(max(shape[2], 1) + 1) / math.log(top_chan + 1)
-            colour = "#4c78a8"
-        else:
-            units = shape[-1] if shape and shape[-1] else 1
-            h = 0.15 + 0.85 * math.log(units + 1) / math.log(max(chans) + 1)
-            w, colour = 0.12, "#f58518"
-        x0, x1 = i - w / 2, i + w / 2
-        fig.add_trace(
-            go.Scatter(
-                x=[x0, x1, x1, x0, x0],
-                y=[-h / 2, -h / 2, h / 2, h / 2, -h / 2],
-                fill="toself",
-                mode="lines",
-                line=dict(color=colour),
-                name=name,
-                hoverinfo="text",
-                text=f"{name}: {shape_text((None, *shape))}",
-                showlegend=False,
-            )
-        )
-        fig.add_annotation(x=i, y=h / 2 + 0.05, text=shape_text((None, *shape)), showarrow=False,
-                           textangle=-45, yanchor="bottom", font=dict(size=11))  # fmt: skip
-    fig.update_xaxes(
-        tickvals=list(range(len(steps))), ticktext=[n for n, _ in steps], tickangle=-60
-    )
-    fig.update_yaxes(visible=False, range=[-0.6, 1.0])
-    return figures.style(fig, height=420)
-
-
-st.plotly_chart(flow_figure(steps), key=f"{P}.flow")
+st.plotly_chart(
+    figures.shape_flow([(name, shape, shape_text((None, *shape))) for name, shape in steps]),
+    key=f"{P}.flow",
+)
 st.caption(
     "Each box is one layer's output: taller = larger image, wider = more channels (log scale). "
     "Orange bars are vectors (after Flatten / global pooling / Dense). Save the picture with the "

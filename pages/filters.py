@@ -5,6 +5,8 @@ import streamlit as st
 
 from cnnviz import featureviz, figures, grids, layers, models, weights
 from cnnviz.ui import featureviz_cache, params
+from cnnviz.ui.choices import fresh_choice
+from cnnviz.ui.mapgrid import map_grid
 from cnnviz.ui.models import current_model
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
@@ -352,8 +354,15 @@ with tab_ascent:
                 "Plain grid as PNG", lambda: grid_png(p_images, 8), "plain.png", key=f"{P}.dl_plain"
             )
 
-        # One picture large: the student chooses which.
-        pick(f"{P}.large", list(range(len(wanted))), 0)
+        # One picture large: the student chooses which. Its labels carry this run's scores, so
+        # the choice restarts for another layer or objective and is relabelled for new scores.
+        fresh_choice(
+            f"{P}.large",
+            list(range(len(wanted))),
+            0,
+            reset_on=(objective, layer, tuple(wanted)),
+            refresh_on=tuple(f"{s:.3g}" for s in scores),
+        )
         large = st.selectbox(
             "Look closer at",
             list(range(len(wanted))),
@@ -467,11 +476,17 @@ with tab_weights:
         )
     with k_right:
         maps = kernels[int(k_filter), :shown]
-        st.plotly_chart(
-            grids.channel_grid(
-                maps, [f"in {i}" for i in range(shown)], shared_scale=True, cols=8, cell_px=80
-            ),
+        map_grid(
+            maps,
+            [f"in {i}" for i in range(shown)],
+            choose_cols=True,
+            shared_scale=True,
+            cols=8,
+            cell_px=80,
             key=f"{P}.k_grid",
+            label="This filter's weights as PNG",
+            file_name="kernel.png",
+            download_key=f"{P}.dl_k_png",
         )
         download_array(
             "This filter's weights as NPY", kernels[int(k_filter)], "kernel.npy", key=f"{P}.dl_k"

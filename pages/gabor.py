@@ -1,13 +1,13 @@
 """Gabor filters: one filter with sliders, a bank of them, and a bank on a dataset (seed 003)."""
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from cnnviz import conv, figures, gabor, grids, images
+from cnnviz.ui import gabor_cache
+from cnnviz.ui.mapgrid import map_grid
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_slider
 
@@ -33,12 +33,14 @@ BANK = {
     "bank_bandwidth": 1.0,
 }
 FREQ_CHOICES = ["0.02", "0.03", "0.05", "0.07", "0.1", "0.14", "0.2", "0.28", "0.4", "0.46"]
+# scipy.ndimage's border modes (skimage.filters.gabor's `mode`), what each does to "a b c d" on
+# the left, and numpy.pad's name for the same (the Kernels page uses numpy's names).
 MODE_HELP = {
-    "reflect": "mirror, edge pixel repeated (reflect)",
-    "constant": "zeros (constant)",
-    "nearest": "the edge pixel repeated (nearest)",
-    "mirror": "mirror, edge pixel once (mirror)",
-    "wrap": "the opposite side (wrap)",
+    "reflect": "mirror, edge pixel repeated: c b a | a b c d (scipy reflect = numpy symmetric)",
+    "constant": "zeros: 0 0 0 | a b c d (constant)",
+    "nearest": "the edge pixel repeated: a a a | a b c d (scipy nearest = numpy edge)",
+    "mirror": "mirror, edge pixel once: d c b | a b c d (scipy mirror = numpy reflect)",
+    "wrap": "the opposite side: b c d | a b c d (wrap)",
 }
 WIDTH_BY = {
     "sigma": "σ directly (the seed's slider)",
@@ -68,6 +70,7 @@ def pick_working_image() -> np.ndarray:
             options=[32, 64, 128, 256, 512],
             value=128,
             key=f"{P}.side",
+            persist_state="page",  # kept while the dataset tab hides it
             help="A Gabor filter has a fixed size in pixels, so on a smaller image it sees larger "
             "structures. The seed filtered 32×32 street-view digits. Small is also fast.",
         )
@@ -190,7 +193,9 @@ def padding_controls() -> tuple[conv.PadSpec, str, int]:
         list(gabor.MODES),
         format_func=MODE_HELP.get,
         key=f"{P}.mode",
-        help="scipy.ndimage's names, as in skimage.filters.gabor(mode=...).",
+        help="scipy.ndimage's names, as in skimage.filters.gabor(mode=...). Careful: scipy's "
+        "reflect repeats the edge pixel (numpy calls that symmetric); scipy's mirror does not "
+        "(numpy's reflect, as on the Kernels page).",
     )
     stride = st.slider(
         "Stride", 1, 8, 1, key=f"{P}.stride", help="Keep every stride-th output pixel."
@@ -207,14 +212,6 @@ def signed_png(z: np.ndarray) -> np.ndarray:
     """A signed map as the same blue–red picture the figure shows."""
     b = clipped(z)
     return images.colorize(z, cmap=figures.DIVERGING, vmin=-b, vmax=b)
-
-
-def surface(z: np.ndarray, title: str) -> go.Figure:
-    """A kernel part as a 3-D surface: height = weight."""
-    b = float(np.abs(z).max()) or 1.0
-    fig = go.Figure(go.Surface(z=z, colorscale=figures.DIVERGING, cmin=-b, cmax=b, showscale=False))
-    fig.update_layout(scene={"aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": 0.5}})
-    return figures.style(fig, title=title, height=360)
 
 
 def one_filter(x: np.ndarray) -> None:
@@ -272,8 +269,12 @@ def one_filter(x: np.ndarray) -> None:
         )
         if show_3d:
             s1, s2 = st.columns(2)
-            s1.plotly_chart(surface(kernel.real, "Real part as a surface"), key=f"{P}.fig_sre")
-            s2.plotly_chart(surface(kernel.imag, "Imaginary part as a surface"), key=f"{P}.fig_sim")
+            s1.plotly_chart(
+                figures.surface(kernel.real, "Real part as a surface"), key=f"{P}.fig_sre"
+            )
+            s2.plotly_chart(
+                figures.surface(kernel.imag, "Imaginary part as a surface"), key=f"{P}.fig_sim"
+            )
         mag = np.abs(resp)
         r1, r2 = st.columns(2)
         for col, z, label, slug in (
@@ -322,37 +323,6 @@ def one_filter(x: np.ndarray) -> None:
             download_array(
                 "Response as NPY (complex)", resp, "gabor_response.npy", key=f"{P}.dl_npy"
             )
-
-
-def image_key(x: np.ndarray) -> str:
-    """A hash of every byte (Streamlit's own hash samples large arrays)."""
-    return hashlib.blake2b(x.tobytes() + str(x.shape).encode(), digest_size=16).hexdigest()
-
-
-@st.cache_resource(max_entries=6, ttl=3600, show_spinner="Filtering with the whole bank…")
-def bank_results(
-    _x: np.ndarray,
-    x_id: str,
-    freqs: tuple[float, ...],
-    n_thetas: int,
-    sigma: float | None,
-    bandwidth: float,
-    mode: str,
-) -> dict:
-    # Shared by every session (30 students with the default settings compute it once);
-    # read-only so that no session can change what another sees.
-    thetas = gabor.even_thetas(n_thetas)
-    resp = gabor.gabor_bank(_x, freqs, thetas, sigma=sigma, bandwidth=bandwidth, mode=mode)
-    out = {
-        "thetas": thetas,
-        "responses": resp,
-        "magnitude": np.abs(resp),
-        "energy": gabor.energy_map(resp),
-        "orientation": np.degrees(thetas)[gabor.orientation_map(resp)],
-    }
-    for arr in out.values():
-        arr.setflags(write=False)
-    return out
 
 
 def bank_params() -> tuple[tuple[float, ...], int, float | None, float]:
@@ -419,36 +389,6 @@ def bank_params() -> tuple[tuple[float, ...], int, float | None, float]:
     return tuple(sorted(set(freqs))), int(n_thetas), None, float(bw)
 
 
-def orientation_figure(theta_deg: np.ndarray, energy: np.ndarray, hide_weak: bool) -> go.Figure:
-    """Winning orientation per pixel, on a cyclic colour scale (0° and 180° look alike)."""
-    z = theta_deg.astype(np.float64)
-    if hide_weak:
-        z = np.where(energy >= WEAK * float(energy.max()), z, np.nan)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            colorscale="Twilight",
-            zmin=0,
-            zmax=180,
-            colorbar={"title": "θ (°)", "tickvals": [0, 45, 90, 135, 180]},
-            hovertemplate="row=%{y}, col=%{x}<br>θ = %{z:.1f}°<extra></extra>",
-        )
-    )
-    fig.update_yaxes(
-        autorange="reversed", scaleanchor="x", constrain="domain", showticklabels=False
-    )
-    fig.update_xaxes(constrain="domain", showticklabels=False)
-    return figures.style(fig, title="Orientation map: which θ won", height=360)
-
-
-def orientation_png(theta_deg: np.ndarray, energy: np.ndarray, hide_weak: bool) -> np.ndarray:
-    """The orientation map as the figure colours it; hidden pixels are white."""
-    rgb = images.colorize(theta_deg, cmap="Twilight", vmin=0, vmax=180)
-    if hide_weak:
-        rgb[energy < WEAK * float(energy.max())] = 255
-    return rgb
-
-
 def a_bank(x: np.ndarray) -> None:
     controls, more = st.columns([4.4, 1], gap="large")
     with controls:
@@ -471,7 +411,7 @@ def a_bank(x: np.ndarray) -> None:
         st.info("Choose at least one frequency.")
         return
     try:
-        res = bank_results(x, image_key(x), freqs, n_thetas, sigma, bw, mode)
+        res = gabor_cache.bank(x, freqs, n_thetas, sigma=sigma, bandwidth=bw, mode=mode)
     except gabor.GaborError as err:
         st.error(str(err))
         return
@@ -491,50 +431,43 @@ def a_bank(x: np.ndarray) -> None:
     )
     g1, g2 = st.columns(2)
     with g1:
-        st.plotly_chart(
-            grids.channel_grid(
-                k_real, titles, cols=nt, max_side=80, cell_px=80, title="Kernels (real part)"
-            ),
+        # One row per frequency, one column per angle: the layout is the lesson, so fixed.
+        map_grid(
+            k_real,
+            titles,
+            cols=nt,
+            max_side=80,
+            cell_px=80,
+            title="Kernels (real part)",
             key=f"{P}.fig_bank_k",
+            label="Kernel bank PNG",
+            file_name="gabor_bank_kernels.png",
+            download_key=f"{P}.dl_bank_k",
         )
         st.caption(
             f"Each kernel at its own size and on its own colour scale. Sizes at θ = 0: {sizes}. "
             "Lower frequencies need wider windows, so their weights are smaller."
         )
-        download_image(
-            "Kernel bank PNG",
-            lambda: grids.tile_maps(k_real, nt),
-            "gabor_bank_kernels.png",
-            key=f"{P}.dl_bank_k",
-        )
     with g2:
-        st.plotly_chart(
-            grids.channel_grid(
-                mags,
-                titles,
-                shared_scale=shared,
-                cols=nt,
-                max_side=64,
-                cell_px=80,
-                title="Response magnitudes",
-            ),
+        map_grid(
+            mags,
+            titles,
+            shared_scale=shared,
+            cols=nt,
+            max_side=64,
+            cell_px=80,
+            title="Response magnitudes",
             key=f"{P}.fig_bank_r",
+            label="Magnitudes PNG",
+            file_name="gabor_bank_magnitudes.png",
+            download_key=f"{P}.dl_bank_r",
         )
-        d1, d2 = st.columns(2)
-        with d1:
-            download_image(
-                "Magnitudes PNG",
-                lambda: grids.tile_maps(mags, nt, shared_scale=shared),
-                "gabor_bank_magnitudes.png",
-                key=f"{P}.dl_bank_r",
-            )
-        with d2:
-            download_array(
-                "Responses NPY (F, T, H, W), complex",
-                res["responses"],
-                "gabor_bank_responses.npy",
-                key=f"{P}.dl_bank_npy",
-            )
+        download_array(
+            "Responses NPY (F, T, H, W), complex",
+            res["responses"],
+            "gabor_bank_responses.npy",
+            key=f"{P}.dl_bank_npy",
+        )
     e1, e2 = st.columns(2)
     with e1:
         st.plotly_chart(
@@ -550,12 +483,11 @@ def a_bank(x: np.ndarray) -> None:
             value=True,
             key=f"{P}.hide_weak",
         )
-        st.plotly_chart(
-            orientation_figure(res["orientation"], res["energy"], hide), key=f"{P}.fig_orient"
-        )
+        weak = res["energy"] < WEAK * float(res["energy"].max()) if hide else None
+        st.plotly_chart(figures.orientation_figure(res["orientation"], weak), key=f"{P}.fig_orient")
         download_image(
             "Orientation PNG",
-            lambda: orientation_png(res["orientation"], res["energy"], hide),
+            lambda: grids.orientation_picture(res["orientation"], weak),
             "gabor_orientation.png",
             key=f"{P}.dl_orient",
         )
@@ -564,32 +496,6 @@ def a_bank(x: np.ndarray) -> None:
         "flat regions stay dark. The orientation map colours each pixel by the angle of the "
         "winning filter: a hand-made version of what a CNN's first layer computes."
     )
-
-
-@st.cache_data(max_entries=8, show_spinner="Making the images…")
-def dataset_batch(which: str, n: int, seed: int) -> tuple[np.ndarray, list[str]]:
-    """(n, h, w) float32 gray in [0, 1] and a label per image, from cnnviz.datasets."""
-    from cnnviz import datasets  # noqa: PLC0415 - its font and shape tables load on first use
-
-    if which == "digits":
-        x, y = datasets.digits(n, seed=seed)
-        labels = [datasets.DIGIT_CLASSES[i] for i in y]
-    else:
-        x, y, _ = datasets.shapes(n, seed=seed)
-        labels = [datasets.SHAPE_CLASSES[i] for i in y]
-    x = np.asarray(x)
-    gray = images.to_gray(x) if x.ndim == 4 else x.astype(np.float32)
-    return (gray / 255.0).astype(np.float32), labels
-
-
-@st.cache_resource(max_entries=6, ttl=3600, show_spinner="Filtering the images…")
-def dataset_responses(
-    _x: np.ndarray, x_id: str, freqs: tuple[float, ...], thetas: tuple[float, ...], kw: tuple
-) -> np.ndarray:
-    # kw is a tuple of (name, value) pairs so that it is hashable.
-    mag = np.abs(gabor.gabor_bank_batch(_x, freqs, thetas, **dict(kw)))
-    mag.setflags(write=False)
-    return mag
 
 
 def on_a_dataset() -> None:
@@ -615,16 +521,11 @@ def on_a_dataset() -> None:
                 "bank": "the bank (second tab's settings)",
             }.get,
         )
-    x, labels = dataset_batch(which, n, seed)
+    x, labels = gabor_cache.dataset_batch(which, n, seed)
     p = single_params()
     if apply == "one":
         freqs, thetas = (p["frequency"],), (p["theta"],)
-        kw = (
-            ("sigma", p["sigma"]),
-            ("bandwidth", p["bandwidth"]),
-            ("offset", p["offset"]),
-            ("n_stds", p["n_stds"]),
-        )
+        kw = {k: p[k] for k in ("sigma", "bandwidth", "offset", "n_stds")}
         what = f"f={p['frequency']:g}, θ={np.degrees(p['theta']):.0f}°"
     else:
         freqs = tuple(
@@ -636,56 +537,52 @@ def on_a_dataset() -> None:
             gabor.even_thetas(int(st.session_state.get(f"{P}.n_thetas", BANK["n_thetas"])))
         )
         by_sigma = st.session_state.get(f"{P}.bank_width_by", BANK["bank_width_by"]) == "sigma"
-        kw = (
-            (
-                "sigma",
-                float(st.session_state.get(f"{P}.bank_sigma", BANK["bank_sigma"]))
-                if by_sigma
-                else None,
-            ),
-            (
-                "bandwidth",
-                float(st.session_state.get(f"{P}.bank_bandwidth", BANK["bank_bandwidth"])),
-            ),
-        )
+        kw = {
+            "sigma": float(st.session_state.get(f"{P}.bank_sigma", BANK["bank_sigma"]))
+            if by_sigma
+            else None,
+            "bandwidth": float(st.session_state.get(f"{P}.bank_bandwidth", BANK["bank_bandwidth"])),
+        }
         what = f"{len(freqs)}×{len(thetas)} bank"
         if not freqs:
             st.info("The bank has no frequencies: choose some on the second tab.")
             return
     try:
-        mag = dataset_responses(x, image_key(x), freqs, thetas, kw)
+        mag = gabor_cache.dataset_responses(x, freqs, thetas, **kw)
     except gabor.GaborError as err:
         st.error(str(err))
         return
-    cols = min(8, n)
     with right:
-        st.plotly_chart(
-            grids.channel_grid(
-                x, labels, cols=cols, colorscale="Gray", cell_px=70, title="The images"
-            ),
+        # One "Tiles per row" choice for both grids, so each response sits under its image.
+        cols = map_grid(
+            x,
+            labels,
+            cols=8,
+            choose_cols=True,
+            colorscale="Gray",
+            cell_px=70,
+            title="The images",
             key=f"{P}.fig_ds_in",
-        )
-        download_image(
-            "Images PNG",
-            lambda: grids.tile_maps(x, cols, colorscale="Gray"),
-            "dataset_images.png",
-            key=f"{P}.dl_ds_in",
+            label="Images PNG",
+            file_name="dataset_images.png",
+            download_key=f"{P}.dl_ds_in",
         )
         if apply == "one":
             shown, title = mag[:, 0, 0], f"Response magnitude, {what}"
         else:
             shown, title = mag.max(axis=(1, 2)), f"Energy over the {what}"
-        st.plotly_chart(
-            grids.channel_grid(
-                shown, labels, cols=cols, shared_scale=True, cell_px=70, title=title
-            ),
+        map_grid(
+            shown,
+            labels,
+            cols=8,
+            tiles=cols,
+            shared_scale=True,
+            cell_px=70,
+            title=title,
             key=f"{P}.fig_ds_out",
-        )
-        download_image(
-            "Responses PNG",
-            lambda: grids.tile_maps(shown, cols, shared_scale=True),
-            "dataset_responses.png",
-            key=f"{P}.dl_ds_out",
+            label="Responses PNG",
+            file_name="dataset_responses.png",
+            download_key=f"{P}.dl_ds_out",
         )
         download_array(
             "Magnitudes NPY (N, F, T, H, W)", mag, "dataset_magnitudes.npy", key=f"{P}.dl_ds_npy"
@@ -696,22 +593,17 @@ def on_a_dataset() -> None:
             nf, nt = mag.shape[1:3]
             per = mag[i].reshape(nf * nt, *x.shape[1:])
             titles = [f"f={f:g}, θ={np.degrees(t):.0f}°" for f in freqs for t in thetas]
-            st.plotly_chart(
-                grids.channel_grid(
-                    per,
-                    titles,
-                    cols=nt,
-                    shared_scale=True,
-                    cell_px=70,
-                    title=f"Image #{i} ({labels[i]}) through every filter",
-                ),
+            map_grid(
+                per,
+                titles,
+                cols=nt,
+                shared_scale=True,
+                cell_px=70,
+                title=f"Image #{i} ({labels[i]}) through every filter",
                 key=f"{P}.fig_ds_bank",
-            )
-            download_image(
-                "This grid PNG",
-                lambda: grids.tile_maps(per, nt, shared_scale=True),
-                "dataset_image_bank.png",
-                key=f"{P}.dl_ds_bank",
+                label="This grid PNG",
+                file_name="dataset_image_bank.png",
+                download_key=f"{P}.dl_ds_bank",
             )
 
 
@@ -722,7 +614,9 @@ def _is_freq(text: str) -> bool:
         return False
 
 
-x = pick_working_image()
+# The dataset tab filters generated images: the picker and the working size do nothing there.
+view = st.session_state.get(f"{P}.view", VIEWS[0])
+x = pick_working_image() if view != "On a dataset" else None
 tabs = st.tabs(VIEWS, key=f"{P}.view", on_change="rerun")
 # Lazy tabs: only the open tab's content runs, so moving a slider reruns one lesson, not three.
 with tabs[0]:

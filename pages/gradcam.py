@@ -1,16 +1,18 @@
 """Grad-CAM: where does the network look? And can we trust the answer? (seed 003)."""
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from cnnviz import activations, cam, datasets, figures, grids, images, layers, models
+from cnnviz import activations, cam, datasets, figures, images, layers, models
 from cnnviz.ui import params
 from cnnviz.ui.cache import image_key, model_key
+from cnnviz.ui.choices import fresh_choice
+from cnnviz.ui.honesty import familiarity_note
+from cnnviz.ui.mapgrid import map_grid
+from cnnviz.ui.memo import SessionMemo, progress_bar
 from cnnviz.ui.model_input import model_input_view
 from cnnviz.ui.models import current_model, fit_image
 from cnnviz.ui.router import use_app_router
-from cnnviz.ui.slots import heavy_slot
 from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
 
 use_app_router()
@@ -18,11 +20,12 @@ use_app_router()
 LINK = {
     "sample": params.Choice("gradcam.sample", images.sample_names()),
     "layer": params.Text("gradcam.layer"),
-    "class": params.Int("gradcam.class", 0, 9999),
+    "class": params.Int("gradcam.class", -1, 9999),  # -1: the top-1 class
     "method": params.Choice("gradcam.method", list(cam.METHODS)),
 }
 params.bind(LINK, prefix="gradcam")
 P = "gradcam"
+TOP1 = -1  # "Explain the class": the network's own answer
 # Colour maps for the overlay: perceptually uniform and colour-blind safe first; "jet" (the
 # seed's choice) last, with a warning in its label.
 COLORMAPS = {
@@ -118,39 +121,18 @@ cheap = int(np.prod(info.input_shape)) <= CHEAP_INPUT
 mkey, ikey = model_key(model), image_key(img)
 
 
-def memo(key: tuple, compute=None):
-    """This session's recent results, so moving a slider does not recompute a map.
-
-    Without `compute`, returns the stored result or None.
-    """
-    store = st.session_state.setdefault(f"{P}._memo", {})
-    full = (mkey, ikey, *key)
-    if full not in store and compute is not None:
-        # Heavy work takes one of the server's slots, so a full class cannot starve the CPU.
-        with heavy_slot("this explanation"):
-            store[full] = compute()
-        while len(store) > 24:
-            store.pop(next(iter(store)))
-    return store.get(full)
-
-
-def progress_bar(text: str):
-    """A progress bar and the callback that the library calls as progress(done, total)."""
-    bar = st.progress(0.0, text=text)
-    return bar, lambda done, total: bar.progress(min(1.0, done / max(total, 1)), text=text)
+# This session's recent results, so moving a slider does not recompute a map.
+memo = SessionMemo(f"{P}._memo", (mkey, ikey), slot_label="this explanation")
 
 
 def explain(method: str, class_index: int | None, layer: str | None, **options) -> cam.Explanation:
     key = ("explain", method, class_index, layer, tuple(sorted(options.items())))
 
     def run() -> cam.Explanation:
-        bar, tick = progress_bar(f"Computing {cam.method_info(method).title}…")
-        try:
+        with progress_bar(f"Computing {cam.method_info(method).title}…") as tick:
             return cam.compute(
                 method, model, img, class_index=class_index, layer=layer, progress=tick, **options
             )
-        finally:
-            bar.empty()
 
     return memo(key, run)
 
@@ -173,15 +155,22 @@ with left:
     st.markdown(f"**{safe_text(info.name)} thinks this is:**")
     for label, p in models.top_k(model, probs, k=5):
         st.progress(float(np.clip(p, 0.0, 1.0)), text=f"{safe_text(label)}: {p:.1%}")
+    familiarity_note(model, img, probs)
     top1 = int(np.argmax(probs))
-    class_index = st.selectbox(
+    # Always a class of this model: back to top-1 for a new model, relabelled for a new image.
+    # Top-1 is the option TOP1 (-1), not None: Streamlit stores None as "nothing chosen", and
+    # the box would then show "Choose an option".
+    class_options = [TOP1, *range(len(names))]
+    fresh_choice(f"{P}.class", class_options, TOP1, reset_on=mkey, refresh_on=(ikey, top1))
+    chosen_class = st.selectbox(
         "Explain the class",
-        [None, *range(len(names))],
-        format_func=lambda c: f"top-1: {names[top1]}" if c is None else f"{c}: {names[c]}",
+        class_options,
+        format_func=lambda c: f"top-1: {names[top1]}" if c == TOP1 else f"{c}: {names[c]}",
         key=f"{P}.class",
         help="Any class, by name. A class the network does not see may give an empty map: "
         "that is an honest answer, not a bug.",
     )
+    class_index = None if chosen_class == TOP1 else int(chosen_class)
     layer = st.selectbox(
         "Layer",
         spatial,
@@ -291,22 +280,21 @@ with tab_methods:
     if run_or_button("Compute every method", f"{P}.run_methods", key):
 
         def all_methods() -> list[cam.Explanation]:
-            bar, tick = progress_bar("Computing every method…")
             out = []
-            for i, name in enumerate(cam.METHODS):
-                info_m = cam.method_info(name)
-                out.append(
-                    cam.compute(
-                        name,
-                        model,
-                        img,
-                        class_index=class_index,
-                        layer=layer if info_m.uses_layer else None,
-                        **QUICK.get(name, {}),
+            with progress_bar("Computing every method…") as tick:
+                for i, name in enumerate(cam.METHODS):
+                    info_m = cam.method_info(name)
+                    out.append(
+                        cam.compute(
+                            name,
+                            model,
+                            img,
+                            class_index=class_index,
+                            layer=layer if info_m.uses_layer else None,
+                            **QUICK.get(name, {}),
+                        )
                     )
-                )
-                tick(i + 1, len(cam.METHODS))
-            bar.empty()
+                    tick(i + 1, len(cam.METHODS))
             return out
 
         try:
@@ -316,19 +304,20 @@ with tab_methods:
         else:
             titles = [cam.method_info(r.method).title for r in grid]
             maps = np.stack([r.heatmap for r in grid])
-            st.plotly_chart(
-                grids.channel_grid(maps, titles, cols=5, colorscale=cmap, max_side=64),
+            map_grid(
+                maps,
+                titles,
+                cols=5,
+                choose_cols=True,
+                colorscale=cmap,
+                max_side=64,
                 key=f"{P}.methods_fig",
+                file_name="methods.png",
+                download_key=f"{P}.dl_methods",
             )
             empty = [t for t, r in zip(titles, grid, strict=True) if r.reason]
             if empty:
                 st.caption(f"Empty maps (no positive evidence): {', '.join(empty)}.")
-            download_image(
-                "Grid as PNG",
-                lambda: grids.tile_maps(maps, 5, colorscale=cmap),
-                "methods.png",
-                key=f"{P}.dl_methods",
-            )
 
 # --------------------------------------------------------------------------------------------
 # Compare layers: the chosen CAM method at every conv layer, early to late
@@ -346,14 +335,13 @@ with tab_layers:
     if run_or_button("Compute every layer", f"{P}.run_layers", key):
 
         def every_layer() -> list[cam.Explanation]:
-            bar, tick = progress_bar(f"{strip_title} at every layer…")
             out = []
-            for i, path in enumerate(convs):
-                out.append(
-                    cam.compute(strip_method, model, img, class_index=class_index, layer=path)
-                )
-                tick(i + 1, len(convs))
-            bar.empty()
+            with progress_bar(f"{strip_title} at every layer…") as tick:
+                for i, path in enumerate(convs):
+                    out.append(
+                        cam.compute(strip_method, model, img, class_index=class_index, layer=path)
+                    )
+                    tick(i + 1, len(convs))
             return out
 
         try:
@@ -366,16 +354,17 @@ with tab_layers:
                 f"{p} ({'×'.join(map(str, r.raw.shape))})"
                 for p, r in zip(convs, strip, strict=True)
             ]
-            cols = min(len(convs), 7)
-            st.plotly_chart(
-                grids.channel_grid(maps, titles, cols=cols, colorscale=cmap, max_side=64),
+            map_grid(
+                maps,
+                titles,
+                cols=min(len(convs), 7),
+                choose_cols=True,
+                colorscale=cmap,
+                max_side=64,
                 key=f"{P}.layers_fig",
-            )
-            download_image(
-                "Strip as PNG",
-                lambda: grids.tile_maps(maps, cols, colorscale=cmap),
-                "layers.png",
-                key=f"{P}.dl_layers",
+                label="Strip as PNG",
+                file_name="layers.png",
+                download_key=f"{P}.dl_layers",
             )
 
 # --------------------------------------------------------------------------------------------
@@ -397,8 +386,7 @@ with tab_sanity:
     if run_or_button("Run the sanity check", f"{P}.run_sanity", key):
 
         def sanity() -> cam.RandomizationResult:
-            bar, tick = progress_bar("Scrambling the copy, layer by layer…")
-            try:
+            with progress_bar("Scrambling the copy, layer by layer…") as tick:
                 return cam.randomization_test(
                     model,
                     img,
@@ -408,8 +396,6 @@ with tab_sanity:
                     progress=tick,
                     **QUICK.get(method, {}),
                 )
-            finally:
-                bar.empty()
 
         try:
             test = memo(key, sanity)
@@ -418,19 +404,10 @@ with tab_sanity:
         else:
             labels = ["original"] + [f"…{s.randomized[-1]}" for s in test.stages[1:]]
             rhos = [s.spearman for s in test.stages]
-            fig = go.Figure(
-                go.Scatter(
-                    x=labels,
-                    y=[np.nan if r is None else r for r in rhos],
-                    mode="lines+markers",
-                    hovertemplate="scrambled down to %{x}<br>Spearman %{y:.3f}<extra></extra>",
-                )
-            )
-            fig.add_hline(y=0, line_dash="dot")
-            fig.update_yaxes(range=[-1.05, 1.05], title="Spearman rank correlation")
-            fig.update_xaxes(title="randomized down to layer")
             st.plotly_chart(
-                figures.style(fig, title=f"{about.title}: similarity to the original", height=340),
+                figures.sanity_curve(
+                    labels, rhos, title=f"{about.title}: similarity to the original"
+                ),
                 key=f"{P}.sanity_curve",
             )
             final = rhos[-1]
@@ -439,25 +416,24 @@ with tab_sanity:
                 "undefined (a flat map)" if final is None else f"{final:.2f}",
             )
             maps = np.stack([s.heatmap for s in test.stages])
-            st.plotly_chart(
-                grids.channel_grid(maps, labels, cols=6, colorscale=cmap, max_side=64),
+            map_grid(
+                maps,
+                labels,
+                cols=6,
+                choose_cols=True,
+                colorscale=cmap,
+                max_side=64,
                 key=f"{P}.sanity_fig",
+                label="Stages as PNG",
+                file_name="sanity_stages.png",
+                download_key=f"{P}.dl_sanity",
             )
-            c1, c2 = st.columns(2)
-            with c1:
-                download_image(
-                    "Stages as PNG",
-                    lambda: grids.tile_maps(maps, 6, colorscale=cmap),
-                    "sanity_stages.png",
-                    key=f"{P}.dl_sanity",
-                )
-            with c2:
-                download_array(
-                    "Correlations as CSV",
-                    np.array([np.nan if r is None else r for r in rhos]),
-                    "sanity_spearman.csv",
-                    key=f"{P}.dl_sanity_csv",
-                )
+            download_array(
+                "Correlations as CSV",
+                np.array([np.nan if r is None else r for r in rhos]),
+                "sanity_spearman.csv",
+                key=f"{P}.dl_sanity_csv",
+            )
 
 # --------------------------------------------------------------------------------------------
 # Faithfulness: deletion and insertion (Petsiuk et al. 2018)
@@ -474,14 +450,11 @@ with tab_faith:
     if run_or_button("Measure faithfulness", f"{P}.run_faith", key):
 
         def faith() -> cam.Faithfulness:
-            bar, tick = progress_bar("Deleting and inserting pixels…")
-            try:
+            with progress_bar("Deleting and inserting pixels…") as tick:
                 return cam.deletion_insertion(
                     model, img, method=method, class_index=result.class_index, heatmap=heat,
                     progress=tick,
                 )  # fmt: skip
-            finally:
-                bar.empty()
 
         try:
             f = memo(key, faith)
@@ -504,19 +477,17 @@ with tab_faith:
                 (f.deletion, f.random_deletion, "Deletion"),
                 (f.insertion, f.random_insertion, "Insertion"),
             ):
-                fig = go.Figure(
-                    [
-                        go.Scatter(x=f.fractions, y=curve, name=about.title, mode="lines+markers"),
-                        go.Scatter(x=f.fractions, y=rand, name="random map", line_dash="dash"),
-                    ]
+                fig = figures.faithfulness_curve(
+                    f.fractions,
+                    curve,
+                    rand,
+                    name=about.title,
+                    x_title="fraction of pixels "
+                    + ("removed" if name == "Deletion" else "inserted"),
+                    y_title=f"p({safe_text(explained, 40)})",
+                    title=name,
                 )
-                fig.update_xaxes(
-                    title="fraction of pixels " + ("removed" if name == "Deletion" else "inserted")
-                )
-                fig.update_yaxes(title=f"p({safe_text(explained, 40)})", range=[0, 1.02])
-                st.plotly_chart(
-                    figures.style(fig, title=name, height=300), key=f"{P}.faith_{name.lower()}"
-                )
+                st.plotly_chart(fig, key=f"{P}.faith_{name.lower()}")
             download_array(
                 "Curves as CSV",
                 np.stack(

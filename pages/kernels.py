@@ -12,6 +12,14 @@ from cnnviz.ui.widgets import download_array, download_image, image_picker
 use_app_router()
 
 P = "kernels"
+# conv2d's pad modes (numpy.pad's names) and what each does to "a b c d" on the left.
+PAD_MODES = {
+    "constant": "zeros: 0 0 0 | a b c d (constant)",
+    "reflect": "mirror, edge pixel once: d c b | a b c d (numpy reflect)",
+    "symmetric": "mirror, edge pixel repeated: c b a | a b c d (numpy symmetric)",
+    "edge": "the edge pixel repeated: a a a | a b c d (edge)",
+    "wrap": "the opposite side: b c d | a b c d (wrap)",
+}
 # Shareable link: ?sample=coins&kernel=laplacian&padding=valid&stride=2&dilation=1
 LINK = {
     "sample": params.Choice(f"{P}.sample", images.sample_names()),
@@ -53,14 +61,12 @@ with left:
             pad_amount = st.number_input("Pixels on every side", 0, 64, 1, key=f"{P}.pad_amount")
         pad_mode = st.selectbox(
             "Fill the border with",
-            ["constant", "reflect", "edge", "wrap"],
+            list(PAD_MODES),
             key=f"{P}.pad_mode",
-            format_func={
-                "constant": "zeros (constant)",
-                "reflect": "a mirror image (reflect)",
-                "edge": "the edge pixel repeated (edge)",
-                "wrap": "the opposite side (wrap)",
-            }.get,
+            format_func=PAD_MODES.get,
+            help="How 'a b c d' is extended to the left, with numpy.pad's names. numpy's "
+            "reflect leaves the edge pixel out of the mirror image; symmetric repeats it "
+            "(scipy.ndimage and the Gabor page call that one reflect).",
         )
         stride = st.slider(
             "Stride", 1, 8, 1, key=f"{P}.stride", help="Step between windows; 2 halves the size."
@@ -192,7 +198,7 @@ with right:
 - **Blurs keep brightness** because their weights sum to 1: each output is a weighted average.
 - **Padding keeps the size.** Without padding ("valid") a 3×3 kernel fits only where all nine
   cells lie inside the image, so each side loses one pixel. "same" adds just enough border.
-  Zero padding darkens the border; *reflect* and *edge* do not.
+  Zero padding darkens the border; *reflect*, *symmetric* and *edge* do not.
 - **Stride** skips positions: stride 2 keeps every second window, halving width and height.
 - **Dilation** spreads the taps apart: a 3×3 kernel with dilation 2 sees a 5×5 area with
   only nine weights. Deep networks use this to see far without more parameters.

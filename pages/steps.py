@@ -1,7 +1,6 @@
 """Step by step: convolution and pooling one output value at a time, every number visible."""
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from cnnviz import conv, figures, images
@@ -28,7 +27,6 @@ SEED_POOL_X = np.array([[2, 3, 4, 0], [1, 5, 3, 2], [0, 4, 2, 3], [1, 0, 6, 1]])
 CHANNEL_NAMES = ("R", "G", "B")
 # Above this many cells per side the numbers no longer fit in the cells: hover shows them.
 MAX_TEXT_SIDE = 16
-OUTLINE = [dict(color="white", width=6), dict(color="black", width=3)]
 
 
 def _load_example() -> None:
@@ -168,34 +166,6 @@ def _fmt(v: float) -> str:
     return f"{v:.6g}".replace("-", "−")
 
 
-def _set_z(fig: go.Figure, z: np.ndarray, show: bool) -> None:
-    """New numbers for a heat map; NaN cells stay blank (not computed yet, padding, gaps)."""
-    fig.data[0].z = z
-    if show:
-        fig.data[0].text = np.where(np.isnan(z), "", np.char.mod("%.3g", np.nan_to_num(z)))
-
-
-def _grid(z: np.ndarray, title: str, *, height: int, show: bool | None = None, **kw) -> go.Figure:
-    """A heat map with the numbers in its cells when they fit (hover shows them always)."""
-    z = np.asarray(z, dtype=np.float64)
-    show = max(z.shape) <= MAX_TEXT_SIDE if show is None else show
-    kw.setdefault("showscale", not show)  # a colour bar only when the numbers are hidden
-    fig = figures.heatmap(np.nan_to_num(z), title=title, show_values=show, height=height, **kw)
-    _set_z(fig, z, show)
-    # Fixed ranges: the grid keeps its shape while blank (NaN) cells fill in; one tick per cell.
-    x_axis, y_axis = fig.layout.xaxis, fig.layout.yaxis
-    x_axis.range, y_axis.range, y_axis.autorange = (
-        [-0.5, z.shape[1] - 0.5],
-        [z.shape[0] - 0.5, -0.5],
-        False,
-    )
-    x_axis.showgrid = y_axis.showgrid = x_axis.zeroline = y_axis.zeroline = False
-    fig.layout.margin.t = 76  # room for the title above the column numbers
-    if show:
-        x_axis.dtick = y_axis.dtick = 1
-    return fig
-
-
 def _side_by_side(a: np.ndarray) -> np.ndarray:
     """(h, w, C) -> (h, C·w + C − 1): the channels next to each other, one blank column apart."""
     if a.ndim == 2 or a.shape[2] == 1:
@@ -207,13 +177,7 @@ def _side_by_side(a: np.ndarray) -> np.ndarray:
     return np.hstack(blocks[:-1])
 
 
-def _rect(r0: float, r1: float, c0: float, c1: float) -> list[dict]:
-    """An outline around cells r0..r1 × c0..c1 (white under black: visible on any colour)."""
-    box = dict(type="rect", x0=c0 - 0.5, x1=c1 + 0.5, y0=r0 - 0.5, y1=r1 + 0.5)
-    return [dict(box, line=line) for line in OUTLINE]
-
-
-def _figure(name: str, build) -> go.Figure:
+def _figure(name: str, build):
     """Figures that only change numbers and outlines from step to step are built once per
     setting and updated in place: a step then costs an update, not a new figure."""
     store = st.session_state.setdefault(f"{P}._figures", {})
@@ -250,12 +214,14 @@ def stepper() -> None:
     multi = op == CONV and n_channels > 1
 
     # The padded input with the window outlined: every channel for conv, channel m for pooling.
-    def build_input() -> go.Figure:
+    def build_input():
         shown = trace.padded if op == CONV else trace.padded[:, :, m : m + 1]
         if op != CONV:
             shown = np.where(trace.inside[:, :, None], shown, np.nan)  # pooling ignores padding
         title = "Input channels " + " | ".join(CHANNEL_NAMES[:n_channels]) if multi else "Input"
-        return _grid(_side_by_side(shown), title + padded_note, height=340, showscale=False)
+        return figures.number_grid(
+            _side_by_side(shown), title + padded_note, height=340, showscale=False
+        )
 
     fig_in = _figure(f"input{0 if op == CONV else m}", build_input)
     hp, wp = trace.padded.shape[:2]
@@ -267,7 +233,7 @@ def stepper() -> None:
                 x0=off + pad_l - 0.5, x1=off + wp - pad_r - 0.5, y0=top - 0.5, y1=hp - bottom - 0.5
             )
             shapes.append(dict(type="rect", line=dict(color="grey", width=1, dash="dash"), **box))
-        shapes += _rect(s.rows[0], s.rows[-1], off + s.cols[0], off + s.cols[-1])
+        shapes += figures.cell_outline(s.rows[0], s.rows[-1], off + s.cols[0], off + s.cols[-1])
         if dilation > 1:  # dilated taps: mark each cell the kernel actually touches
             tap = dict(type="rect", line=dict(color="black", width=1.5))
             shapes += [
@@ -278,17 +244,19 @@ def stepper() -> None:
     fig_in.layout.shapes = shapes  # assigning is ~15× faster than update_layout(shapes=...)
 
     # The output so far: values up to this step, the current one outlined.
-    def build_output() -> go.Figure:
+    def build_output():
         title = f"Output {ho}×{wo}" + (f", channel {CHANNEL_NAMES[m]}" if n_out > 1 else "")
         scale = dict(zmid=0.0, zmin=-bound, zmax=bound) if signed else dict(zmin=low, zmax=bound)
-        return _grid(out_all[:, :, m], title, height=340, **scale)
+        return figures.number_grid(out_all[:, :, m], title, height=340, **scale)
 
     bound = float(np.abs(out_all).max()) or 1.0
     signed, low = bool((out_all < 0).any()), float(out_all.min())
     fig_out = _figure(f"output{m}", build_output)
     order = np.arange(trace.output.size).reshape(trace.output.shape)[:, :, m]
-    _set_z(fig_out, np.where(order < k, out_all[:, :, m], np.nan), max(ho, wo) <= MAX_TEXT_SIDE)
-    fig_out.layout.shapes = _rect(i, i, j, j)
+    figures.set_grid_values(
+        fig_out, np.where(order < k, out_all[:, :, m], np.nan), max(ho, wo) <= MAX_TEXT_SIDE
+    )
+    fig_out.layout.shapes = figures.cell_outline(i, i, j, j)
 
     col_in, col_out = st.columns(2)
     col_in.plotly_chart(fig_in, key=f"{P}.fig_input")
@@ -297,22 +265,22 @@ def stepper() -> None:
     col_k, col_p, col_v = st.columns([1, 1.2, 1.3])
     if op == CONV:
 
-        def build_kernel() -> go.Figure:
+        def build_kernel():
             w = _side_by_side(s.weights)
             title = "Kernel" + (" per channel" if multi else "")
             fig = figures.kernel_figure(np.nan_to_num(w), title=title, height=260)
             fig.layout.margin.t = 76
-            _set_z(fig, w, w.size <= 15 * 15)  # blank gaps between the channels
+            figures.set_grid_values(fig, w, w.size <= 15 * 15)  # blank gaps between the channels
             return fig
 
         fig_k = _figure("kernel", build_kernel)
         col_k.plotly_chart(fig_k, key=f"{P}.fig_kernel")
         show_p = kw * n_channels <= 3 * MAX_TEXT_SIDE
 
-        def build_products() -> go.Figure:
+        def build_products():
             b = float(np.abs(trace.padded).max() * np.abs(trace.kernel).max()) or 1.0
             scale = dict(colorscale=figures.DIVERGING, zmid=0.0, zmin=-b, zmax=b, showscale=False)
-            return _grid(
+            return figures.number_grid(
                 _side_by_side(s.products),
                 "Products input · weight",
                 height=260,
@@ -321,17 +289,20 @@ def stepper() -> None:
             )
 
         fig_p = _figure("products", build_products)
-        _set_z(fig_p, _side_by_side(s.products), show_p)
+        figures.set_grid_values(fig_p, _side_by_side(s.products), show_p)
         col_p.plotly_chart(fig_p, key=f"{P}.fig_products")
     else:
         blank = " (blank = padding)" if not trace.inside.all() else ""
         fig_w = _figure(
-            f"window{m}", lambda: _grid(s.inputs, "Window" + blank, height=260, showscale=False)
+            f"window{m}",
+            lambda: figures.number_grid(s.inputs, "Window" + blank, height=260, showscale=False),
         )
-        _set_z(fig_w, np.where(s.inside, s.inputs, np.nan), max(kh, kw) <= MAX_TEXT_SIDE)
+        figures.set_grid_values(
+            fig_w, np.where(s.inside, s.inputs, np.nan), max(kh, kw) <= MAX_TEXT_SIDE
+        )
         if s.winner is not None:  # max pooling: outline the winning cell
             a, b = s.winner
-            fig_w.layout.shapes = _rect(a, a, b, b)
+            fig_w.layout.shapes = figures.cell_outline(a, a, b, b)
         col_k.plotly_chart(fig_w, key=f"{P}.fig_window")
         col_p.markdown(
             f"**{'Max' if op == MAX else 'Average'} of the {s.count} real cell(s)** of this "

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 
 from cnnviz import cam, datasets, models
 from cnnviz.cam import base as cam_base
@@ -469,30 +470,50 @@ def pointing(fresh_shapes) -> tuple[float, float]:
     with probability equal to the mask's area fraction.
     """
     images, labels, masks = fresh_shapes
-    hits = 0
+    hits = near = 0
     for img, label, mask in zip(images, labels, masks, strict=True):
         heat = cam.grad_cam("shapes", img, class_index=int(label))
         peak = np.unravel_index(np.argmax(heat), heat.shape)
         hits += bool(mask[peak])
-    return hits / len(images), float(np.mean([m.mean() for m in masks]))
+        # Zhang et al.'s tolerance: 15 px at 224×224, i.e. 15 * 64 / 224 px here (scipy EDT).
+        near += bool(ndimage.distance_transform_edt(~mask)[peak] <= 15 * 64 / 224)
+    chance = float(np.mean([m.mean() for m in masks]))
+    return hits / len(images), chance, near / len(images)
 
 
 @pytest.mark.xfail(
     strict=True,
     reason="Issue 8's localisation bar (>= 95 %) is not met yet: the shipped shapes model's "
-    "Grad-CAM peaks sit on object outlines (about 67 % inside the mask). Issue 8 stays open; "
+    "Grad-CAM peaks sit on object outlines (49.5 % inside the mask on issue 14's model). Issue 8 stays open; "
     "strict, so this turns red the day the bar is met and the mark must go.",
 )
 def test_pointing_game_meets_the_issue_bar(pointing):
-    rate, _ = pointing
+    rate, _, _ = pointing
     assert rate >= 0.95, f"pointing game {rate:.1%}"
 
 
 def test_pointing_game_is_far_above_a_random_peak(pointing):
     # A floor that guards what the map does achieve today: well above chance, and no worse
-    # than the shipped model's measured rate minus a margin.
-    rate, chance = pointing
-    assert rate >= 0.6 and rate >= 2.5 * chance, f"pointing game {rate:.1%}, random {chance:.1%}"
+    # than the shipped model's measured rate minus a margin. Issue 14's model (pen outlines,
+    # whose mask is the enclosed region) measured 49.5 % strict (issue 8's: 74 %), so the
+    # floor is 0.4 now.
+    rate, chance, _ = pointing
+    assert rate >= 0.4 and rate >= 2.5 * chance, f"pointing game {rate:.1%}, random {chance:.1%}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Issue 14's bar, peak within 15 px at 224² of the object (Zhang et al. 2016): "
+    "measured 94.5 % on the issue-14 model, below 95 %. Strict: turns red when met.",
+)
+def test_pointing_game_with_tolerance_meets_the_issue_bar(pointing):
+    _, _, near = pointing
+    assert near >= 0.95, f"pointing game with tolerance {near:.1%}"
+
+
+def test_pointing_game_with_tolerance_floor(pointing):
+    _, _, near = pointing
+    assert near >= 0.9, f"pointing game with tolerance {near:.1%}"
 
 
 @pytest.mark.parametrize("name", ["digits", "shapes"])

@@ -81,7 +81,8 @@ def test_per_channel_equals_each_channel():
 
 
 @pytest.mark.parametrize(
-    "pad_mode, np_mode", [("reflect", "reflect"), ("edge", "edge"), ("wrap", "wrap")]
+    "pad_mode, np_mode",
+    [("reflect", "reflect"), ("symmetric", "symmetric"), ("edge", "edge"), ("wrap", "wrap")],
 )
 @pytest.mark.parametrize("ksize", [3, 9])
 def test_pad_modes_equal_explicit_numpy_padding(pad_mode, np_mode, ksize):
@@ -91,6 +92,42 @@ def test_pad_modes_equal_explicit_numpy_padding(pad_mode, np_mode, ksize):
     ref = correlate2d(np.pad(x, p, mode=np_mode), k, mode="valid")
     np.testing.assert_allclose(conv2d(x, k, padding="same", pad_mode=pad_mode), ref, atol=1e-9)
     np.testing.assert_allclose(conv2d(x, k, padding=p, pad_mode=pad_mode), ref, atol=1e-9)
+
+
+def test_reflect_and_symmetric_say_what_they_do():
+    # One row "a b c d" = 1 2 3 4 padded by 3 on the left, read off an identity kernel that
+    # picks each padded cell: numpy reflect "d c b|a b c d", symmetric "c b a|a b c d".
+    x = np.array([[1.0, 2.0, 3.0, 4.0]])
+    pick = np.array([[1.0]])
+    reflect = conv2d(x, pick, padding=(0, 0, 3, 0), pad_mode="reflect")
+    symmetric = conv2d(x, pick, padding=(0, 0, 3, 0), pad_mode="symmetric")
+    np.testing.assert_array_equal(reflect, [[4, 3, 2, 1, 2, 3, 4]])
+    np.testing.assert_array_equal(symmetric, [[3, 2, 1, 1, 2, 3, 4]])
+
+
+@pytest.mark.parametrize("ksize", [3, 4, 9])
+@pytest.mark.parametrize("stride, dilation", [(1, 1), (2, 1), (1, 2), (3, 2)])
+@pytest.mark.parametrize("padding", ["same", "full", 2, (1, 3, 0, 2)])
+def test_symmetric_equals_numpy_symmetric_then_correlate2d(ksize, stride, dilation, padding):
+    # The reference: numpy.pad(mode="symmetric"), then scipy's valid correlation with the
+    # dilated kernel, then every stride-th value.
+    rng = np.random.default_rng(11)
+    x, k = rng.normal(size=(21, 19)), rng.normal(size=(ksize, ksize))
+    top, bottom, left, right = resolve_padding(
+        x.shape, k.shape, stride=stride, padding=padding, dilation=dilation
+    )
+    kd = np.zeros(((ksize - 1) * dilation + 1,) * 2)
+    kd[::dilation, ::dilation] = k
+    xp = np.pad(x, [(top, bottom), (left, right)], mode="symmetric")
+    ref = correlate2d(xp, kd, mode="valid")[::stride, ::stride]
+    out = conv2d(x, k, stride=stride, padding=padding, dilation=dilation, pad_mode="symmetric")
+    np.testing.assert_allclose(out, ref, atol=1e-9)
+
+
+def test_symmetric_pads_a_single_row_and_more_than_the_image():
+    x = np.array([[5.0, 7.0]])
+    out = conv2d(x, np.ones((1, 1)), padding=(2, 2, 3, 3), pad_mode="symmetric")
+    np.testing.assert_array_equal(out, np.pad(x, [(2, 2), (3, 3)], mode="symmetric"))
 
 
 def test_explicit_asymmetric_padding_and_dilation_analytic():

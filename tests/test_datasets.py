@@ -79,14 +79,41 @@ def test_masks_are_nonempty_and_inside_the_frame(shape_set):
     assert not border.any()
 
 
-def test_masks_mark_the_object_pixels(shape_set):
-    # Inside the mask the picture has the object's colour, which contrasts with the background
-    # (light object on dark, or dark on light): the mean intensities differ clearly.
-    images, _, masks = shape_set
+@pytest.fixture(scope="module")
+def filled_set():
+    return datasets.shapes(N_SHAPES, seed=7, styles=["filled"])
+
+
+def test_masks_mark_the_object_pixels(filled_set):
+    # Inside the mask a filled object has its colour, which contrasts with the background
+    # (light object on dark, or dark on light): the mean intensities differ clearly. (A pen
+    # outline's mask is the whole shape, most of it background: see the test below.)
+    images, _, masks = filled_set
     gray = images.astype(np.float64).mean(axis=3)
     for img, mask in zip(gray, masks, strict=True):
         ring = _dilate(mask, 3) & ~_dilate(mask, 1)  # background just around the object
         assert abs(img[mask].mean() - img[ring].mean()) > 40
+
+
+def test_outline_ink_lies_on_the_mask_border():
+    # A pen outline: the ink lies on the border of the mask (the enclosed region), so a band
+    # along the border differs from the paper just outside and just inside.
+    images, _, masks = datasets.shapes(80, seed=8, styles=["outline"])
+    rgb = images.astype(np.float64)
+    ok = []
+    for img, mask in zip(rgb, masks, strict=True):
+        band = _dilate(mask, 1) & ~_erode(mask, 2)
+        ring = _dilate(mask, 5) & ~_dilate(mask, 2)  # the paper just outside the outline
+        # Colour distance, as a coloured pen may have the paper's brightness.
+        ok.append(np.linalg.norm(img[band].mean(0) - img[ring].mean(0)) > 8)
+    # Nearly all: a faint pencil on a patterned background may blend in, as on real paper.
+    assert np.mean(ok) >= 0.9
+
+
+def _erode(mask: np.ndarray, r: int) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.binary_erosion(mask, iterations=r)
 
 
 def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
@@ -95,14 +122,16 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
     return ndimage.binary_dilation(mask, iterations=r)
 
 
-def test_mask_holes_and_convexity_match_the_labels(shape_set):
+@pytest.mark.parametrize("styles", [["filled"], None], ids=["filled", "all"])
+def test_mask_holes_and_convexity_match_the_labels(styles):
     # Independent check with scipy and scikit-image: no object has a hole (so "inside the
     # object" is the mask), circles and convex polygons fill their convex hull while stars and
     # crosses do not, and a diamond is elongated where a square is not (no rotation of one
     # gives the other).
     from scipy import ndimage
 
-    _, labels, masks = shape_set
+    _, labels, masks = datasets.shapes(N_SHAPES, seed=7, styles=styles)
+    hand = styles is None  # hand-drawn: wobbly, stretched up to 8 % (15 % for triangles)
     convex = {"circle", "square", "triangle", "hexagon", "diamond"}
     for label, mask in zip(labels, masks, strict=True):
         name = SHAPE_CLASSES[label]
@@ -110,22 +139,24 @@ def test_mask_holes_and_convexity_match_the_labels(shape_set):
         assert hole <= 2, name  # a heart's notch may pinch off a pixel
         region = measure.regionprops(mask.astype(np.uint8))[0]
         if name in convex:
-            assert region.solidity > 0.9, name
+            assert region.solidity > 0.8, name  # small objects: pixel steps
         if name in ("star", "cross"):
-            assert region.solidity < 0.8, name
+            assert region.solidity < (0.85 if hand else 0.8), name
         elongation = region.axis_major_length / region.axis_minor_length
         if name == "diamond":
-            assert elongation > 1.4, name
+            assert elongation > (1.3 if hand else 1.4), name
         if name in ("circle", "square", "hexagon"):
-            assert elongation < 1.15, name
+            assert elongation < (1.25 if hand else 1.15), name
 
 
-def test_objects_are_large_against_a_16x16_cam_grid(shape_set):
-    # Radius >= 22 % of 64 px: every object spans at least 22 px (skimage's Feret diameter),
-    # several 4-px cells of the shapes model's last feature map.
+def test_objects_span_15_to_80_percent_of_the_frame(shape_set):
+    # Issue 14: the object's extent is 15-80 % of the frame (issue 8's objects were all 22 px
+    # or more; small drawings are now included). skimage's Feret diameter of the mask: at
+    # least 15 % of 64 px less a pixel of rasterisation, at most the frame's diagonal share.
     _, _, masks = shape_set
-    for mask in masks:
-        assert measure.regionprops(mask.astype(np.uint8))[0].feret_diameter_max >= 22
+    feret = np.array([measure.regionprops(m.astype(np.uint8))[0].feret_diameter_max for m in masks])
+    assert feret.min() >= 0.15 * 64 - 1.5 and feret.max() <= 0.8 * 64 * 1.15
+    assert np.mean(feret >= 0.35 * 64) > 0.5  # most drawings are large
 
 
 def test_shapes_backgrounds_vary(shape_set):

@@ -521,3 +521,36 @@ def test_page_imports_no_tensorflow():
         f"at.session_state[{VIEW!r}] = 'On a dataset'"
     )
     assert not imports_tensorflow("gabor.py", setup)
+
+
+def test_dataset_tab_shows_no_image_picker_or_working_size():
+    # Those controls filter the picked photo; the dataset tab filters generated images.
+    at = _run_page("On a dataset")
+    assert_clean(at)
+    keys = {w.key for kind in ("selectbox", "select_slider") for w in at.get(kind)}
+    assert "gabor.sample" not in keys and "gabor.side" not in keys
+    assert _chart(at, "gabor.fig_ds_in")["data"]
+    # Back on a photo tab they are there again, with the working size remembered.
+    at = _run_page("One filter", side=64)
+    at.session_state[VIEW] = "On a dataset"
+    at.run()
+    at.session_state[VIEW] = "One filter"
+    at.run()
+    assert at.select_slider(key="gabor.side").value == 64
+    assert at.selectbox(key="gabor.sample").value
+
+
+def test_border_mode_labels_say_what_scipy_does():
+    # scipy's reflect repeats the edge pixel (numpy's symmetric); scipy's mirror does not.
+    at = _run_page("One filter")
+    labels = dict(zip(gabor.MODES, at.selectbox(key="gabor.mode").options, strict=True))
+    assert "c b a | a b c d" in labels["reflect"] and "numpy symmetric" in labels["reflect"]
+    assert "d c b | a b c d" in labels["mirror"] and "numpy reflect" in labels["mirror"]
+    # ...and the library pads exactly so: "a b c d" = 1 2 3 4, three pixels on the left.
+    x = np.arange(1.0, 5.0)[None, None, :]
+    np.testing.assert_array_equal(
+        gabor._pad(x, (0, 0, 3, 0), "reflect", 0.0)[0, 0], [3, 2, 1, 1, 2, 3, 4]
+    )
+    np.testing.assert_array_equal(
+        gabor._pad(x, (0, 0, 3, 0), "mirror", 0.0)[0, 0], [4, 3, 2, 1, 2, 3, 4]
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -16,7 +15,7 @@ import pytest
 from cnnviz import serve
 from tests.serve_util import free_ports, running_balancer
 
-HAPROXY = shutil.which("haproxy")
+HAPROXY = serve.find_haproxy()
 _NO_HAPROXY = (
     "haproxy not found: install Debian's haproxy (`apt-get install haproxy`); .ci/run does"
 )

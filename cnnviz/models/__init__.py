@@ -38,6 +38,7 @@ The package, one concern per module:
     upload        `load_uploaded`: every check on a hostile file, before Keras reads it
     summary       `summary`, `totals`, `shape_flow` with receptive fields
     errors        ModelError and its subclasses, ModelInfo
+    familiarity   `familiarity`, `unfamiliar`: is a picture like the training data (Lee 2018)
 
 `models.summary` is the function; its module is `importlib.import_module("cnnviz.models.summary")`
 (or `from cnnviz.models.summary import ...`).
@@ -53,6 +54,12 @@ from cnnviz.models.errors import (
     ModelOutputNotFinite,
     ModelRejected,
     ModelUnavailable,
+)
+from cnnviz.models.familiarity import (
+    FamiliarityStats,
+    FamiliarityUnavailable,
+    familiarity,
+    unfamiliar,
 )
 from cnnviz.models.loading import load, random_variant
 from cnnviz.models.preprocess import (
@@ -126,4 +133,8 @@ __all__ = [
     "summary",
     "totals",
     "shape_flow",
+    "familiarity",
+    "unfamiliar",
+    "FamiliarityStats",
+    "FamiliarityUnavailable",
 ]

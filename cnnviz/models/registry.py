@@ -138,7 +138,8 @@ BUILTINS = {
         input_shape=(64, 64, 3),
         dataset_classes="SHAPE_CLASSES",
         invert_dark=False,
-        note="One object per picture, light on dark or dark on light.",
+        note="One drawn object per picture (filled, pen outline or doodle; dark on light "
+        "paper or a screen, or light on dark), filling 15-80 % of the frame.",
         fit="drawing",
     ),
 }

@@ -23,17 +23,9 @@ import numpy as np
 import streamlit as st
 
 from cnnviz import activations, diskcache, models, network
+from cnnviz.ui.keys import image_key
 
 __all__ = ["image_key", "model_key", "content_key", "forward", "overview", "explain_unit"]
-
-
-def image_key(image: np.ndarray) -> str:
-    """A hash of the image's shape, dtype and every byte."""
-    arr = np.ascontiguousarray(image)
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{arr.shape}|{arr.dtype}|".encode())
-    h.update(arr.tobytes())
-    return h.hexdigest()
 
 
 def model_key(model: str | keras.Model) -> str:

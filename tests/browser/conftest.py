@@ -4,7 +4,6 @@ over Debian's chromium (never a browser download)."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,12 +13,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.gate import browser_gate
+
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-output" / "screenshots"
-CHROMIUM = os.environ.get("CNNVIZ_CHROMIUM", "/usr/bin/chromium")
+HERE = Path(__file__).resolve().parent
+GATE = browser_gate()
 # Streamlit's frontend first probes <page>/_stcore/health and host-config when a page is opened
 # by its own URL, then falls back to the root; those two 404s are expected, nothing else is.
 EXPECTED_404 = ("/_stcore/health", "/_stcore/host-config")
+
+
+def pytest_collection_modifyitems(config, items):
+    """No browser: skip every browser test with one reason (or fail them when it is required)."""
+    if GATE.chromium or GATE.required:
+        return
+    skip = pytest.mark.skip(reason=f"browser tests skipped: {GATE.reason}")
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(skip)
 
 
 def _free_port() -> int:
@@ -74,14 +86,14 @@ def server():
 
 @pytest.fixture(scope="session")
 def browser():
-    assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), (
-        f"{CHROMIUM} not found: install Debian's chromium (`apt-get install chromium`); .ci/run does."
-    )
+    if GATE.chromium is None:
+        # Only reached with CNNVIZ_REQUIRE_BROWSER=1 (otherwise the tests were skipped).
+        pytest.fail(f"CNNVIZ_REQUIRE_BROWSER=1 but {GATE.reason}", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         b = pw.chromium.launch(
-            executable_path=CHROMIUM,
+            executable_path=GATE.chromium,
             args=[
                 "--headless",
                 "--no-sandbox",

@@ -5,7 +5,6 @@ brings the dead one back."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
@@ -21,7 +20,7 @@ TITLE = "see how a convolutional network works"
 
 @pytest.fixture(scope="module")
 def balancer(tmp_path_factory):
-    if shutil.which("haproxy") is None:
+    if serve.find_haproxy() is None:
         pytest.fail("haproxy not found: install Debian's haproxy (`apt-get install haproxy`)")
     with running_balancer(tmp_path_factory.mktemp("serve")) as running:
         yield running
