@@ -57,7 +57,10 @@ sections = {
         ("failures.py", "When it fails", ":material/broken_image:"),
         ("neurons.py", "Neurons", ":material/hub:"),
     ),
-    "Train": _existing(("train.py", "Train a CNN", ":material/model_training:")),
+    "Train": _existing(
+        ("train.py", "Train a CNN", ":material/model_training:"),
+        ("transfer.py", "Transfer learning", ":material/move_up:"),
+    ),
 }
 navigation = st.navigation({name: pages for name, pages in sections.items() if pages})
 

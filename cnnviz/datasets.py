@@ -1272,3 +1272,113 @@ def _paste_second(rng, pool, pool_labels, pool_masks, small, light, k, b):
             scene_masks = np.stack([base_mask & ~placed, placed])
             return image, np.array([pool_labels[b], pool_labels[d]]), scene_masks
     return None
+
+
+# --- Novel shapes for the transfer-learning lesson (classes the shapes model never saw). ---
+
+#: Class names of `novel_shapes`, in label order: new classes for the shapes base to learn.
+NOVEL_CLASSES: list[str] = ["pentagon", "arrow", "crescent", "ring"]
+__all__ += ["NOVEL_CLASSES", "novel_shapes"]  # noqa: PLE0605
+
+
+def _novel_outline(
+    draw: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, r: float, angle: float
+) -> None:
+    """Draw one novel shape (value 255 on 0) of radius r, rotated by angle, with Pillow."""
+
+    def rotated(points: np.ndarray) -> list[tuple[float, float]]:
+        c, s = math.cos(angle), math.sin(angle)
+        return [(cx + r * (c * x - s * y), cy + r * (s * x + c * y)) for x, y in points]
+
+    if kind == "pentagon":
+        t = -math.pi / 2 + np.arange(5) * 2 * math.pi / 5
+        draw.polygon(rotated(np.stack([np.cos(t), np.sin(t)], 1)), fill=255)
+    elif kind == "arrow":
+        # A shaft and a triangular head, pointing along +x before the rotation.
+        pts = np.array(
+            [(-1, -0.22), (0.1, -0.22), (0.1, -0.6), (1, 0), (0.1, 0.6), (0.1, 0.22), (-1, 0.22)]
+        )
+        draw.polygon(rotated(pts), fill=255)
+    elif kind == "crescent":
+        # A disc with a second, shifted disc cut out of it.
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
+        ox, oy = cx + 0.55 * r * math.cos(angle), cy + 0.55 * r * math.sin(angle)
+        q = 0.85 * r
+        draw.ellipse((ox - q, oy - q, ox + q, oy + q), fill=0)
+    elif kind == "ring":
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
+        q = r * 0.55
+        draw.ellipse((cx - q, cy - q, cx + q, cy + q), fill=0)
+    else:  # pragma: no cover - guarded by novel_shapes
+        raise DatasetError(f"Unknown novel shape {kind!r}.")
+
+
+def novel_shapes(
+    n: int, *, seed: int = 0, size: int = 64, classes: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pictures of shapes the built-in shapes model never saw, for the transfer lesson.
+
+    The look follows `shapes` (drawn here by its own small code, so the two generators evolve
+    separately): one coloured object, light on dark or dark on light, of random radius
+    (22-38 % of the side), position and rotation, on a flat or gradient background with
+    Gaussian noise. Outlines are drawn with Pillow at 4× and box-averaged (anti-aliasing).
+    Classes are balanced.
+
+    Args:
+        n: number of pictures.
+        seed: the same seed gives the same arrays.
+        size: side in pixels, 32..512.
+        classes: a subset of `NOVEL_CLASSES`, in the label order wanted (default: all four).
+
+    Returns:
+        images: (n, size, size, 3) uint8 RGB; labels: (n,) int64 indices into `classes`.
+
+    Raises:
+        DatasetError: n, size or classes out of range.
+    """
+    n = _check_n(n)
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or not 32 <= size <= 512:
+        raise DatasetError(f"Expected size to be an integer in [32, 512]. Received size={size!r}.")
+    classes = list(NOVEL_CLASSES if classes is None else classes)
+    unknown = [c for c in classes if c not in NOVEL_CLASSES]
+    if len(classes) < 2 or unknown or len(set(classes)) != len(classes):
+        raise DatasetError(
+            f"Expected two or more distinct classes from {', '.join(NOVEL_CLASSES)}. "
+            f"Received {classes!r}."
+        )
+    size = int(size)
+    rng = np.random.default_rng(seed)
+    labels = _balanced_labels(rng, n, len(classes))
+    radius = rng.uniform(0.22, 0.38, n) * size
+    centre = rng.uniform(radius[:, None] + 1, size - 1 - radius[:, None], (n, 2))
+    angle = rng.uniform(0, 2 * math.pi, n)
+    light_object = rng.random(n) < 0.5
+    big = size * 4
+    alpha = np.empty((n, size, size), np.float32)
+    for i in range(n):
+        canvas = Image.new("L", (big, big), 0)
+        _novel_outline(
+            ImageDraw.Draw(canvas),
+            classes[labels[i]],
+            centre[i, 0] * 4,
+            centre[i, 1] * 4,
+            radius[i] * 4,
+            angle[i],
+        )
+        a = np.asarray(canvas, np.float32) / 255
+        alpha[i] = a.reshape(size, 4, size, 4).mean(axis=(1, 3))
+    # Colours as in `shapes`: light object (160..255) on dark (0..95), or the reverse.
+    light = rng.uniform(160, 255, (n, 3)).astype(np.float32)
+    dark = rng.uniform(0, 95, (n, 3)).astype(np.float32)
+    obj = np.where(light_object[:, None], light, dark)[:, None, None, :]
+    bg = np.where(light_object[:, None], dark, light)[:, None, None, :]
+    # Background: flat or a gradient of +-15 in a random direction.
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
+    phi = rng.uniform(0, 2 * math.pi, n)[:, None, None]
+    ramp = (xx * np.cos(phi) + yy * np.sin(phi)) * rng.uniform(0, 30, n)[:, None, None]
+    bg = bg + (ramp - ramp.mean(axis=(1, 2), keepdims=True))[..., None]
+    img = bg + (obj - bg) * alpha[..., None]
+    img += rng.standard_normal((n, size, size, 1)).astype(np.float32) * rng.uniform(0, 10, n)[
+        :, None, None, None
+    ].astype(np.float32)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8), labels.astype(np.int64)

@@ -23,6 +23,7 @@ __all__ = [
     "kernel_figure",
     "embedding_figure",
     "style",
+    "mode_curves",
     "OUTLINE",
     "number_grid",
     "set_grid_values",
@@ -160,6 +161,51 @@ def kernel_figure(
         show_values=k.size <= 15 * 15,
         height=height,
         showscale=False,
+    )
+
+
+# Okabe-Ito colours (colour-blind safe), one per transfer-learning mode.
+_MODE_COLOURS = {"scratch": "#D55E00", "frozen": "#0072B2", "finetune": "#009E73"}
+
+
+def mode_curves(
+    histories: dict[str, dict[str, list[float]]],
+    *,
+    metric: str = "val_accuracy",
+    chance: float | None = None,
+    title: str | None = None,
+    height: int = 340,
+) -> go.Figure:
+    """One curve per training mode (scratch / frozen / fine-tuned) of one metric per epoch,
+    with an optional dotted "chance" line."""
+    width = 4 if projector_mode() else 2
+    data = [
+        go.Scatter(
+            x=list(range(1, len(h.get(metric, [])) + 1)),
+            y=h.get(metric, []),
+            name=mode,
+            mode="lines",
+            line=dict(color=_MODE_COLOURS.get(mode), width=width),
+        )
+        for mode, h in histories.items()
+    ]
+    shapes = []
+    if chance is not None:
+        shapes.append(
+            dict(type="line", xref="paper", x0=0, x1=1, y0=chance, y1=chance,
+                 line=dict(dash="dot", color="gray"))
+        )  # fmt: skip
+    label = metric.replace("val_", "validation ").replace("_", " ")
+    return go.Figure(
+        data,
+        _layout(
+            title,
+            height,
+            xaxis=dict(title="epoch"),
+            yaxis=dict(title=label, rangemode="tozero"),
+            shapes=shapes,
+            legend=dict(orientation="h", y=-0.25),
+        ),
     )
 
 
