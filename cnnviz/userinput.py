@@ -106,10 +106,19 @@ def digit_input(image: np.ndarray) -> np.ndarray:
     if _in_mnist_form(x):
         return x.astype(np.float32)  # MNIST's own digits (and the generator's) as they are
     paper = float(np.median(_border(x)))
-    # Dark ink on light paper when more ink lies below the paper's level than above it.
+    # Dark ink on light paper when the ink reaches further below the paper's level than above
+    # it. Compare how far each side reaches (the 99.9th percentile), not how much lies there:
+    # the grain of paper spreads evenly to both sides and its total can outweigh a small digit,
+    # but it never strays as far from the paper as ink does. Totals only break an exact tie.
     below, above = np.clip(paper - x, 0.0, None), np.clip(x - paper, 0.0, None)
-    ink = below if below.sum() > above.sum() else above
-    strength = float(np.percentile(ink, 99.9)) if ink.size else 0.0
+    reach_below = float(np.percentile(below, 99.9)) if below.size else 0.0
+    reach_above = float(np.percentile(above, 99.9)) if above.size else 0.0
+    if reach_below != reach_above:
+        dark_ink = reach_below > reach_above
+    else:
+        dark_ink = below.sum() > above.sum()
+    ink = below if dark_ink else above
+    strength = max(reach_below, reach_above)
     if not strength >= _MIN_CONTRAST:
         raise BlankPicture(
             f"Expected a picture of a digit: ink that stands out from the paper by at least "
