@@ -30,6 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks.bare import quiet_streamlit  # noqa: E402
+
+quiet_streamlit()  # it imports cnnviz.ui outside a script run
+
 import numpy as np  # noqa: E402
 import plotly.io as pio  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402

@@ -1183,6 +1183,9 @@ def load_keras_dataset(name: str) -> KerasDataset:
 
 # Largest object extent (bounding box side / picture side) a scene uses, so two fit side by side.
 _SCENE_MAX_EXTENT = 0.56
+# Smallest object extent a scene uses: a 15 % doodle would be a few dozen pixels, too small
+# for a pointing game at 4 px (the shapes generator now draws objects from 15 % of the frame).
+_SCENE_MIN_EXTENT = 0.25
 # Most of the smaller object that the other may cover.
 _SCENE_MAX_OVERLAP = 0.05
 
@@ -1193,8 +1196,8 @@ def scenes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nda
     Built from `shapes` pictures: each scene keeps one picture (its background, distractors,
     noise and object) and pastes the object of another picture of a different class and the
     same contrast (both light on dark, or both dark on light) at a random place where it
-    covers at most 5 % of the first object. Only objects at most 56 % of the side across are
-    used, so two fit in one frame.
+    covers at most 5 % of the first object. Only objects 25 % to 56 % of the side across are
+    used, so two fit in one frame and each is large enough to point at.
 
     Args:
         n: number of pictures.
@@ -1214,9 +1217,15 @@ def scenes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nda
     rng = np.random.default_rng(seed)
     # A pool of single-shape pictures, drawn by the public generator (which checks `size`).
     pool_seed = int(rng.integers(2**31))
-    pool, pool_labels, pool_masks = shapes(6 * n + 32, seed=pool_seed, size=size)
+    # Filled styles only: a pen outline's mask holds the paper it encloses, so pasting it would
+    # carry a patch of another picture's background along (and its "object" would not stand out).
+    pool, pool_labels, pool_masks = shapes(
+        6 * n + 32, seed=pool_seed, size=size, styles=("filled", "doodle", "outlined_fill")
+    )
     extent = np.maximum(pool_masks.any(axis=1).sum(axis=1), pool_masks.any(axis=2).sum(axis=1))
-    small = np.flatnonzero(extent <= _SCENE_MAX_EXTENT * size)
+    small = np.flatnonzero(
+        (extent <= _SCENE_MAX_EXTENT * size) & (extent >= _SCENE_MIN_EXTENT * size)
+    )
     light = np.array(
         [pool[i][pool_masks[i]].mean() > pool[i][~pool_masks[i]].mean() for i in small]
     )

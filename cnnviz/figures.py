@@ -478,6 +478,7 @@ def embedding_figure(
     fig = go.Figure(traces)
     fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, scaleanchor="x")
+    return style(fig, title=title, height=height)
 
 
 def probability_bars(

