@@ -92,6 +92,8 @@ def job_panel(kind: str) -> None:
     """Progress while this section's job runs; then its error, or what a Stop kept."""
     if job is None or job.kind != kind:
         return
+    for msg in job.info.get("skipped", [])[:10]:
+        st.warning(f"Skipped in the zip: {msg}")
     if busy:
         st.fragment(run_every=1.0)(live)(job)
         return
@@ -300,8 +302,6 @@ if buttons("photos", "Train the three models on photos"):
             task, skipped = ui.cached_zip_task(upload.getvalue(), size, int(photo_k))
     except ValueError as err:
         st.error(str(err))
-    for msg in skipped[:10]:
-        st.warning(f"Skipped in the zip: {msg}")
     if task is not None:
         name = "cats vs dogs" if source == "cats_dogs" else f"zip: {', '.join(task.classes)}"
         st.session_state[JOB] = ui.compare_job(
@@ -316,10 +316,10 @@ if buttons("photos", "Train the three models on photos"):
                 "key": (name, photo_base, int(photo_k)),
                 "last": f"{P}._photo_last",
                 "chance": 1 / len(task.classes),
+                "skipped": skipped,
             },
         )
-        if not skipped:
-            st.rerun()
+        st.rerun()
 job_panel("photos")
 results(
     f"{P}._photo_runs",

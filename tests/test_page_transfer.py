@@ -301,3 +301,28 @@ def test_with_mobilenetv2_weights_here_the_imagenet_base_learns_own_classes_at_9
     conv1 = model.get_layer("base").get_layer("Conv1").get_weights()[0]
     np.testing.assert_array_equal(conv1, stand_in.get_layer("Conv1").get_weights()[0])
     assert at.session_state["model.name"].startswith("session:my classes 1")
+
+
+def test_stop_during_the_experiment_measures_the_models_as_they_were(monkeypatch):
+    monkeypatch.setenv("CNNVIZ_MAX_STEPS", "100000")
+    at = open_page()
+    at.select_slider(key="transfer.per_class").set_value(100)
+    at.slider(key="transfer.steps").set_value(400)
+    at.button(key="transfer.compare_train").click().run()
+    no_errors(at)
+    job = at.session_state["transfer._job"]
+    t0 = time.monotonic()
+    while job.snapshot().steps_done < 30:  # inside the first (scratch) model's 400 steps
+        assert time.monotonic() - t0 < TIMEOUT and not job.snapshot().finished, job.snapshot()
+        time.sleep(0.2)
+    at.button(key="transfer.compare_stop").click().run()
+    job.join(TIMEOUT)
+    at.run()
+    no_errors(at)
+    snap = job.snapshot()
+    assert snap.status == "stopped" and snap.steps_done < 3 * 400
+    # Only the model that was training when Stop came is in the table, measured as it was.
+    row = at.session_state["transfer._runs"][("shapes", 100)]
+    assert list(row) == ["scratch"] and 0.0 <= row["scratch"]["accuracy"] <= 1.0
+    assert any("The weights trained so far are kept" in w.value for w in at.warning)
+    assert at.dataframe[0].value.index.tolist() == [("shapes", 100)]
