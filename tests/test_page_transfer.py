@@ -235,20 +235,14 @@ def test_a_zip_with_one_class_folder_gets_a_clear_message():
 
 
 @pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No network at the socket, and empty Keras / weights caches."""
+def offline(no_network, monkeypatch, tmp_path):
+    """No network (conftest's no_network), and empty Keras / weights caches."""
     import collections
-    import socket
 
     import keras.src.backend.config as keras_config
 
     from cnnviz.models import applications, loading
 
-    def refuse(*args, **kwargs):
-        raise socket.gaierror(-3, "mocked: no network")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setenv("CNNVIZ_WEIGHTS_DIR", str(tmp_path))

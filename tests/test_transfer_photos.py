@@ -3,7 +3,6 @@ file:// zip of the same layout), offline in seconds with a clear message (the so
 class folders from a zip, and the background job's Stop."""
 
 import io
-import socket
 import threading
 import zipfile
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from cnnviz import datasets, images, imageset, transfer
+from cnnviz.models import applications
 from cnnviz.ui import transfer as ui
 
 
@@ -37,15 +37,6 @@ def _cats_dogs_zip(path, n_train: int, n_val: int, extra: dict[str, bytes] | Non
         for name, data in (extra or {}).items():
             z.writestr(name, data)
     return path.as_uri()
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise socket.gaierror(-3, "mocked: no network")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 N_VAL = transfer.CATS_DOGS_TEST + transfer.CATS_DOGS_VAL
@@ -79,6 +70,8 @@ def test_cats_vs_dogs_downloads_and_splits_like_the_seed(tmp_path):
 def test_cats_vs_dogs_offline_is_a_clear_message_not_a_hang(tmp_path, no_network):
     with pytest.raises(transfer.PhotoError, match="Could not download") as err:
         transfer.cats_vs_dogs(5, cache_dir=str(tmp_path))
+    # It tried, under the loader's short socket timeout (a real dead network fails in seconds).
+    assert no_network and all(t == applications._NET_TIMEOUT_S for t in no_network)
     assert "Upload a zip with two class folders" in str(err.value)
     assert "mocked: no network" in str(err.value)
     # No half-written file is left to be mistaken for the data next time.
