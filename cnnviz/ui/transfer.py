@@ -45,6 +45,7 @@ __all__ = [
 P = "transfer"
 #: Sides MobileNetV2 is rebuilt at for the online base (96–160 px is quick on a CPU).
 IMAGENET_SIDES = (96, 128, 160)
+#: The default of those.
 IMAGENET_SIDE = 128
 
 
@@ -162,8 +163,8 @@ def compare_job(
     info: dict | None = None,
 ) -> TransferJob:
     """A started job (of `kind`: the page's section) that runs `transfer.compare` over
-    `titles`' modes; its result is
-    {mode: {"history", "accuracy"}} for the modes that trained (all, unless stopped)."""
+    `titles`' modes; its result is {mode: {"history", "accuracy"}} for the modes that
+    trained (all, unless stopped)."""
     order = list(titles)
 
     def work(progress: Callable[[float, str], None], stop: Callable[[], bool]) -> dict:
