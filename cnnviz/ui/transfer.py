@@ -220,13 +220,15 @@ def cached_task(per_class: int, seed: int = 0, size: int = 64) -> transfer.Novel
     return transfer.novel_task(per_class, seed=seed, size=size)
 
 
-@st.cache_data(max_entries=6, ttl=3600, show_spinner=False)
+# Few entries: one task at 160 px with 100 photos per class is about 140 MB of float32.
+@st.cache_data(max_entries=3, ttl=3600, show_spinner=False)
 def cached_cats_dogs(per_class: int, size: int, seed: int = 0) -> transfer.NovelTask:
     """Seed 003's cats vs dogs (`transfer.cats_vs_dogs`), downloaded and decoded once."""
     return transfer.cats_vs_dogs(per_class, size=size, seed=seed)
 
 
-@st.cache_data(max_entries=6, ttl=3600, show_spinner=False)
+# Two entries: a full zip (2,000 pictures at 160 px) decodes to about 150 MB.
+@st.cache_data(max_entries=2, ttl=1800, show_spinner=False)
 def _zip_set(digest: str, _data: bytes, size: int) -> imageset.ImageSet:
     # Keyed by the hash: a rerun does not unpack and decode the same zip again.
     return imageset.load_zip(_data, size=(size, size))
