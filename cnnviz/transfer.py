@@ -26,6 +26,8 @@ so `cnnviz.train.train_model` keeps the mode's learning rate.
 from __future__ import annotations
 
 import math
+import os
+import zipfile
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -54,6 +56,10 @@ __all__ = [
     "own_classes",
     "near_chance",
     "export",
+    "PhotoError",
+    "CATS_DOGS_URL",
+    "cats_vs_dogs",
+    "folder_task",
 ]
 
 MODES = ("frozen", "finetune", "scratch")
@@ -599,3 +605,186 @@ def export(model: keras.Model, class_names: list[str]) -> tuple[bytes, bytes]:
         "preprocessing": {"range": [0, 255], "rescaling": "inside the model"},
     }
     return data, json.dumps(card, indent=2).encode()
+
+
+# ------------------------------------------------------------------ photos: cats vs dogs, a zip
+
+
+class PhotoError(TransferError):
+    """Photos that cannot be had (offline, a zip without two class folders); says what to do."""
+
+
+#: Seed 003's data (and the Keras / TensorFlow transfer-learning tutorials'): 2,000 training
+#: and 1,000 validation JPEGs of cats and dogs from the Kaggle competition, 68 MB.
+CATS_DOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+_CATS_DOGS_FILE = "cats_and_dogs_filtered.zip"
+_CATS_DOGS_CLASSES = ("cats", "dogs")
+#: Held-out pictures per class (from the zip's validation folder: never trained on).
+CATS_DOGS_TEST, CATS_DOGS_VAL = 100, 25
+_MAX_PHOTOS_PER_CLASS = 500
+
+
+def _read_members(
+    archive: zipfile.ZipFile, names: list[str], size: tuple[int, int]
+) -> list[np.ndarray]:
+    """Decode zip members as hostile pictures (size caps, content sniffing) at `size`."""
+    from cnnviz import images, imageset  # noqa: PLC0415
+
+    out = []
+    for name in names:
+        info = archive.getinfo(name)
+        if info.file_size > imageset.MAX_MEMBER_BYTES:
+            raise PhotoError(f"Refused: {name[:80]!r} declares {info.file_size / 2**20:.1f} MB.")
+        with archive.open(info) as f:
+            raw = f.read(info.file_size + 1)  # one byte more than declared: a liar is caught
+        if len(raw) > info.file_size:
+            raise PhotoError(f"Refused: {name[:80]!r} is bigger than it declares.")
+        try:
+            out.append(images.resize(images.load_image(raw), size))
+        except images.ImageError as err:
+            raise PhotoError(f"Refused: {name[:80]!r}: {err}") from None
+    return out
+
+
+def cats_vs_dogs(
+    per_class: int,
+    *,
+    size: int = 128,
+    seed: int = 0,
+    url: str = CATS_DOGS_URL,
+    cache_dir: str | None = None,
+) -> NovelTask:
+    """Seed 003's cats vs dogs as a few-shot task: `per_class` training photos of each.
+
+    The zip is downloaded once with `keras.utils.get_file` into Keras' cache (~/.keras/datasets,
+    or `cache_dir`) under the model loader's short socket timeout, so an offline machine gets a
+    PhotoError in seconds, never a hang. It is read in place (never extracted to disk), and only
+    the photos used are decoded, each as a hostile picture. Training photos are drawn with
+    `seed` from the zip's train folder; the validation (`CATS_DOGS_VAL` per class) and held-out
+    (`CATS_DOGS_TEST` per class) photos are fixed, from its validation folder.
+
+    Raises:
+        PhotoError: the download failed, or the file is not the expected zip.
+        TransferError: per_class or size out of range.
+    """
+    from keras.utils import get_file  # noqa: PLC0415
+
+    from cnnviz.models.applications import _short_socket_timeout  # noqa: PLC0415
+
+    if isinstance(per_class, bool) or not isinstance(per_class, int):
+        raise TransferError(f"Expected per_class to be an integer. Received {per_class!r}.")
+    if not 1 <= per_class <= _MAX_PHOTOS_PER_CLASS:
+        raise TransferError(
+            f"Expected per_class between 1 and {_MAX_PHOTOS_PER_CLASS}. Received {per_class}."
+        )
+    if isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= 224:
+        raise TransferError(f"Expected size between 32 and 224. Received {size!r}.")
+    if cache_dir is not None:
+        # Keras falls back to /tmp/.keras when the folder is missing (not writable).
+        os.makedirs(cache_dir, exist_ok=True)
+    try:
+        with _short_socket_timeout():
+            path = get_file(_CATS_DOGS_FILE, url, cache_dir=cache_dir, cache_subdir="datasets")
+    except Exception as err:  # noqa: BLE001 - keras raises a bare Exception on URL failures
+        raise PhotoError(
+            f"Could not download seed 003's cats-vs-dogs photos from {url} "
+            f"({type(err).__name__}: {str(err)[:160]}). No network here? Upload a zip with "
+            "two class folders instead, or use the offline shapes experiment."
+        ) from None
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise PhotoError(
+            f"{path} is not the cats-vs-dogs zip ({err}). Delete it and retry."
+        ) from None
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list] = {"train": [], "val": [], "test": []}
+    with archive:
+        names = archive.namelist()
+        for label, cls in enumerate(_CATS_DOGS_CLASSES):
+
+            def folder(split: str, c: str = cls) -> list[str]:
+                return sorted(
+                    n
+                    for n in names
+                    if f"/{split}/{c}/" in f"/{n}" and n.lower().endswith((".jpg", ".jpeg"))
+                )
+
+            train, valid = folder("train"), folder("validation")
+            if len(train) < per_class or len(valid) < CATS_DOGS_TEST + CATS_DOGS_VAL:
+                raise PhotoError(
+                    f"Expected the zip to hold {per_class} training and "
+                    f"{CATS_DOGS_TEST + CATS_DOGS_VAL} validation photos of {cls}. "
+                    f"Found {len(train)} and {len(valid)}."
+                )
+            chosen = [train[i] for i in sorted(rng.choice(len(train), per_class, replace=False))]
+            for key, members in (
+                ("train", chosen),
+                ("test", valid[:CATS_DOGS_TEST]),
+                ("val", valid[CATS_DOGS_TEST : CATS_DOGS_TEST + CATS_DOGS_VAL]),
+            ):
+                parts[key] += [(p, label) for p in _read_members(archive, members, (size, size))]
+
+    def stack(key: str) -> tuple[np.ndarray, np.ndarray]:
+        pics, labels = zip(*parts[key], strict=True)
+        return np.stack(pics).astype(np.float32), np.array(labels)
+
+    (x, y), (xv, yv), (xt, yt) = stack("train"), stack("val"), stack("test")
+    return NovelTask(x, y, xv, yv, xt, yt, ["cat", "dog"])
+
+
+def folder_task(
+    pictures: np.ndarray,
+    folders: list[str],
+    per_class: int,
+    *,
+    seed: int = 0,
+    test_fraction: float = 0.25,
+) -> NovelTask:
+    """A few-shot task from pictures sorted into class folders (an uploaded zip).
+
+    A class is a folder's last name, so ``train/cats`` and ``validation/cats`` (seed 003's
+    layout) are one class, "cats". Per class, a fixed `test_fraction` (at least one picture,
+    drawn with a fixed seed) is held out; it is also the validation set of the curves. The
+    `per_class` training pictures are drawn with `seed` from the rest (all of it if fewer).
+
+    Args:
+        pictures: (N, H, W, 3) uint8, already the base's size (`imageset.load_zip(size=...)`).
+        folders: (N,) each picture's folder path inside the zip.
+
+    Raises:
+        PhotoError: not 2..5 classes, or a class with fewer than 2 pictures.
+    """
+    pictures = np.asarray(pictures)
+    leaves = [str(f).rstrip("/").rsplit("/", 1)[-1] for f in folders]
+    classes = sorted(set(leaves) - {""})
+    if len(leaves) != len(pictures) or "" in leaves:
+        raise PhotoError(
+            "Expected every picture inside a class folder (cats/1.jpg, dogs/2.jpg). "
+            "Some lie at the top of the zip."
+        )
+    if not MIN_OWN_CLASSES <= len(classes) <= MAX_OWN_CLASSES:
+        raise PhotoError(
+            f"Expected {MIN_OWN_CLASSES} to {MAX_OWN_CLASSES} class folders in the zip. "
+            f"Found {len(classes)}: {', '.join(classes[:8]) or 'none'}."
+        )
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
+        raise TransferError(f"Expected per_class to be a positive integer. Received {per_class!r}.")
+    labels = np.array([classes.index(leaf) for leaf in leaves])
+    fixed, rng = np.random.default_rng(TEST_SEED), np.random.default_rng(seed)
+    train, test = [], []
+    for label, cls in enumerate(classes):
+        idx = fixed.permutation(np.flatnonzero(labels == label))
+        if len(idx) < 2:
+            raise PhotoError(
+                f"Class folder {cls!r} has {len(idx)} picture(s). Expected at least 2: one to "
+                "learn from and one to check the model on."
+            )
+        n_test = max(1, round(len(idx) * test_fraction))
+        test += idx[:n_test].tolist()
+        rest = idx[n_test:]
+        train += rng.choice(rest, min(per_class, len(rest)), replace=False).tolist()
+    f = np.float32
+    x, y = pictures[train].astype(f), labels[train]
+    xt, yt = pictures[test].astype(f), labels[test]
+    return NovelTask(x, y, xt, yt, xt, yt, classes)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnviz import datasets, figures, transfer
+from cnnviz import datasets, figures, imageset, transfer
 from cnnviz.ui import transfer as ui
 from cnnviz.ui.models import register_session_model
 from cnnviz.ui.router import use_app_router
@@ -33,6 +33,158 @@ st.markdown(
     "- **from scratch**: the same architecture with random weights, for comparison."
 )
 
+JOB = f"{P}._job"
+
+# The session's one transfer training (a background thread: Stop reaches it between batches).
+job: ui.TransferJob | None = st.session_state.get(JOB)
+busy = job is not None and not job.snapshot().finished
+if job is not None and not busy and not job.finalised:
+    # Record a finished run once: the table row, or the own-classes model in the picker.
+    job.finalised = True
+    snap = job.snapshot()
+    if job.kind != "own" and snap.result:
+        st.session_state.setdefault(job.info["runs"], {})[job.info["key"]] = snap.result
+        st.session_state[job.info["last"]] = (job.info["key"], job.info["chance"])
+    elif job.kind == "own" and snap.result and snap.result.get("loss"):
+        data = job.info["data"]
+        run = st.session_state.get(f"{P}._own_count", 0) + 1
+        st.session_state[f"{P}._own_count"] = run
+        label = f"my classes {run}: {', '.join(data.classes)}"
+        register_session_model(label, job.info["model"], class_names=data.classes)
+        st.session_state[f"{P}._own"] = {
+            "model": job.info["model"],
+            "classes": data.classes,
+            "history": snap.result,
+            "n_val": len(data.y_val),
+            "label": label,
+        }
+
+
+def live(job: ui.TransferJob) -> None:
+    """Redrawn every second while the job trains; the whole page reruns once it ends."""
+    snap = job.snapshot()
+    if snap.status == "waiting":
+        st.info(ui.WAITING)
+    else:
+        st.progress(snap.fraction, text=snap.text)
+    if snap.finished:
+        st.rerun()
+
+
+def buttons(kind: str, label: str) -> bool:
+    """This section's Train and Stop buttons; True when Train was pressed."""
+    mine = busy and job.kind == kind
+    c1, c2 = st.columns(2)
+    pressed = c1.button(label, key=f"{P}.{kind}_train", type="primary", disabled=busy)
+    c2.button(
+        "Stop",
+        key=f"{P}.{kind}_stop",
+        disabled=not mine,
+        on_click=job.stop if mine else None,
+        help="Stops after the current batch. The weights trained so far are kept.",
+    )
+    if busy and not mine:
+        c1.caption("Another training of yours is running; stop it or wait for it.")
+    return pressed
+
+
+def job_panel(kind: str) -> None:
+    """Progress while this section's job runs; then its error, or what a Stop kept."""
+    if job is None or job.kind != kind:
+        return
+    for msg in job.info.get("skipped", [])[:10]:
+        st.warning(f"Skipped in the zip: {msg}")
+    if busy:
+        st.fragment(run_every=1.0)(live)(job)
+        return
+    snap = job.snapshot()
+    if snap.status == "error":
+        st.error(snap.error)
+    elif snap.status == "stopped" and not snap.steps_done:
+        st.warning("Stopped before training started; nothing was learnt.")
+    elif snap.status == "stopped" and kind == "own":
+        done = len((snap.result or {}).get("loss", []))
+        st.warning(
+            f"Stopped after {snap.steps_done} steps (epoch {done} of {job.info['epochs']}). "
+            "The weights trained so far are kept: the model below is the head as it was."
+        )
+    elif snap.status == "stopped":
+        trained = ", ".join(MODE_TITLES[m] for m in snap.result or {})
+        st.warning(
+            f"Stopped after {snap.steps_done} steps. The weights trained so far are kept: "
+            f"the table measures each model as it was when you stopped ({trained or 'none'}; "
+            "the others did not start)."
+        )
+
+
+def results(runs_key: str, last_key: str, what: str) -> None:
+    """Curves of the last run and the table of every run of this section."""
+    runs = st.session_state.get(runs_key, {})
+    last, chance = st.session_state.get(last_key, (None, 0.5))
+    if last in runs:
+        histories = {MODE_TITLES[m]: r["history"] for m, r in runs[last].items()}
+        left, right = st.columns(2)
+        left.plotly_chart(
+            figures.mode_curves(
+                histories,
+                chance=chance,
+                title=f"Validation accuracy, {last[-1]} per class, base {last[-2]}",
+            ),
+            key=f"{runs_key}_acc",
+        )
+        right.plotly_chart(
+            figures.mode_curves(histories, metric="loss", title="Training loss"),
+            key=f"{runs_key}_loss",
+        )
+    if not runs:
+        return
+    index = ["pictures", "base", "pictures per class"][-len(next(iter(runs))) :]
+    table = pd.DataFrame(
+        [
+            {
+                **dict(zip(index, key, strict=True)),
+                **{MODE_TITLES[m]: r["accuracy"] for m, r in v.items()},
+            }
+            for key, v in sorted(runs.items())
+        ]
+    ).set_index(index)
+    st.markdown(f"**Held-out accuracy** ({what})")
+    st.dataframe(table.style.format("{:.1%}", na_rep="–"), key=f"{runs_key}_table")
+    st.download_button(
+        "Download the table (CSV)",
+        table.to_csv(),
+        f"transfer_accuracy{'_photos' if len(index) == 3 else ''}.csv",
+        mime="text/csv",
+        key=f"{runs_key}_csv",
+    )
+
+
+# ---- 0. which bases are here ----------------------------------------------------------------
+imagenet_ok, imagenet_msg = st.session_state.get(f"{P}._imagenet", (False, None))
+with st.container(border=True):
+    st.markdown(
+        "**Bases.** The built-in shapes network works offline. With a network connection (or "
+        "its weights file prepared with `python -m cnnviz.prefetch mobilenet_v2`), MobileNetV2 "
+        "trained on 1.2 million ImageNet photos can be the base too: it knows fur, wheels and "
+        "faces, so it suits photos of real things; the shapes base knows strokes and corners "
+        "of flat coloured shapes, not cats."
+    )
+    if st.button("Check for MobileNetV2's ImageNet weights", key=f"{P}.imagenet_check"):
+        with st.spinner("Loading MobileNetV2…"):
+            st.session_state[f"{P}._imagenet"] = ui.imagenet_base()
+        st.rerun()  # offer the ImageNet base in every section
+    if imagenet_msg:
+        (st.success if imagenet_ok else st.warning)(imagenet_msg)
+    side = ui.IMAGENET_SIDE
+    if imagenet_ok:
+        side = st.select_slider(
+            "MobileNetV2 rebuilt at (px)",
+            options=list(ui.IMAGENET_SIDES),
+            value=ui.IMAGENET_SIDE,
+            key=f"{P}.side",
+            help="Its convolutions work at any size; smaller pictures train faster.",
+        )
+
 # ---- 1. the seeds' experiment, offline ------------------------------------------------------
 st.header("1 · New shapes from few examples")
 st.markdown(
@@ -44,10 +196,9 @@ strip = np.concatenate(list(examples), axis=1)
 st.image(strip, caption=" · ".join(datasets.NOVEL_CLASSES[i] for i in example_labels))
 download_image("Download these examples", strip, "novel_shapes.png", key=f"{P}.examples_png")
 
-imagenet_ok, imagenet_msg = st.session_state.get(f"{P}._imagenet", (False, None))
 exp_bases = {SHAPES_BASE: "the shapes base (offline)"}
-if imagenet_ok:  # checked in section 2 below
-    exp_bases["mobilenet_v2"] = f"MobileNetV2 (ImageNet) at {ui.IMAGENET_SIDE} px"
+if imagenet_ok:
+    exp_bases["mobilenet_v2"] = f"MobileNetV2 (ImageNet) at {side} px"
 exp_base = st.radio(
     "Base", list(exp_bases), format_func=exp_bases.get, key=f"{P}.exp_base", horizontal=True
 )
@@ -68,77 +219,27 @@ steps = c2.slider(
     key=f"{P}.steps",
     help="Every model gets the same number of steps (small sets are seen for more epochs).",
 )
-if st.button("Train the three models", key=f"{P}.compare", type="primary"):
+if buttons("compare", "Train the three models"):
     online = exp_base != SHAPES_BASE
-    task = ui.cached_task(int(per_class), size=ui.IMAGENET_SIDE if online else 64)
-    bar = st.progress(0.0, text="Starting…")
-    order = list(MODE_TITLES)
-
-    def on_epoch(mode: str, epoch: int, epochs: int, logs: dict) -> None:
-        done = (order.index(mode) + (epoch + 1) / epochs) / len(order)
-        acc = logs.get("val_accuracy", 0.0)
-        bar.progress(
-            min(done, 1.0),
-            text=f"{MODE_TITLES[mode]}: epoch {epoch + 1}/{epochs}, validation {acc:.0%}",
-        )
-
-    try:
-        results = transfer.compare(
-            exp_base,
-            task,
-            modes=tuple(order),
-            steps=int(steps),
-            progress=on_epoch,
-            input_size=ui.IMAGENET_SIDE if online else None,
-        )
-    except ValueError as err:
-        st.error(str(err))
-    else:
-        bar.empty()
-        runs = st.session_state.setdefault(f"{P}._runs", {})
-        runs[(exp_base, int(per_class))] = {
-            m: {"history": r["history"], "accuracy": r["accuracy"]} for m, r in results.items()
-        }
-        st.session_state[f"{P}._last"] = (exp_base, int(per_class))
-
-runs = st.session_state.get(f"{P}._runs", {})
-last = st.session_state.get(f"{P}._last")
-if last in runs:
-    chance = 1 / len(datasets.NOVEL_CLASSES)
-    histories = {MODE_TITLES[m]: r["history"] for m, r in runs[last].items()}
-    left, right = st.columns(2)
-    left.plotly_chart(
-        figures.mode_curves(
-            histories,
-            chance=chance,
-            title=f"Validation accuracy, {last[1]} per class, base {last[0]}",
-        ),
-        key=f"{P}.curves_acc",
+    task = ui.cached_task(int(per_class), size=side if online else 64)
+    st.session_state[JOB] = ui.compare_job(
+        "compare",
+        exp_base,
+        task,
+        steps=int(steps),
+        titles=MODE_TITLES,
+        input_size=side if online else None,
+        info={
+            "runs": f"{P}._runs",
+            "key": (exp_base, int(per_class)),
+            "last": f"{P}._last",
+            "chance": 1 / len(task.classes),
+        },
     )
-    right.plotly_chart(
-        figures.mode_curves(histories, metric="loss", title="Training loss"),
-        key=f"{P}.curves_loss",
-    )
-if runs:
-    table = pd.DataFrame(
-        [
-            {
-                "base": b,
-                "pictures per class": k,
-                **{MODE_TITLES[m]: r["accuracy"] for m, r in v.items()},
-            }
-            for (b, k), v in sorted(runs.items())
-        ]
-    ).set_index(["base", "pictures per class"])
-    st.markdown("**Held-out accuracy** (400 new pictures; guessing scores 25 %)")
-    st.dataframe(table.style.format("{:.1%}"), key=f"{P}.table")
-    st.download_button(
-        "Download the table (CSV)",
-        table.to_csv(),
-        "transfer_accuracy.csv",
-        mime="text/csv",
-        key=f"{P}.table_csv",
-    )
+    st.rerun()
+job_panel("compare")
+results(f"{P}._runs", f"{P}._last", "400 new pictures; guessing scores 25 %")
+if st.session_state.get(f"{P}._runs"):
     st.info(
         "What to look for: with 5 pictures per class the network trained from scratch has "
         "nothing to build on, while the frozen base already has filters for edges and "
@@ -146,20 +247,86 @@ if runs:
         "its own filters, and transfer matters less. Try all three sizes."
     )
 
-# ---- 2. online: an ImageNet base ------------------------------------------------------------
-st.header("2 · An ImageNet base (online)")
+# ---- 2. photos: seed 003's cats vs dogs, or a zip of class folders -------------------------
+st.header("2 · Photos: cats vs dogs, or your own folders")
 st.markdown(
-    "With a network connection, MobileNetV2 trained on 1.2 million ImageNet photos can be the "
-    f"base (rebuilt at {ui.IMAGENET_SIDE}×{ui.IMAGENET_SIDE} px, quick on a CPU). It knows "
-    "fur, wheels and faces, so it suits photos of real things; the shapes base knows strokes "
-    "and corners of flat coloured shapes, not cats."
+    "Seed 003 ends with a frozen pre-trained base on **cats vs dogs**. Here the same "
+    "three models learn from 5, 20 or 100 photos per class. The photos are downloaded once "
+    "(68 MB, the seed's `cats_and_dogs_filtered.zip`); without a network, upload a zip with "
+    "one folder per class instead (`cats/…jpg`, `dogs/…jpg`; seed 003's `train/cats` and "
+    "`validation/cats` count as one class)."
 )
-if st.button("Check for MobileNetV2's ImageNet weights", key=f"{P}.imagenet_check"):
-    with st.spinner("Loading MobileNetV2…"):
-        st.session_state[f"{P}._imagenet"] = ui.imagenet_base()
-    st.rerun()  # offer the ImageNet base in sections 1 and 3
-if imagenet_msg:
-    (st.success if imagenet_ok else st.warning)(imagenet_msg)
+sources = {
+    "cats_dogs": "seed 003's cats vs dogs (download)",
+    "zip": "my zip of class folders",
+}
+source = st.radio(
+    "Photos", list(sources), format_func=sources.get, key=f"{P}.photo_source", horizontal=True
+)
+upload = None
+if source == "zip":
+    upload = st.file_uploader(
+        "A zip with 2–5 class folders",
+        type=["zip"],
+        key=f"{P}.photo_zip",
+        max_upload_size=imageset.MAX_ZIP_BYTES // 2**20,
+        help="At most 20 MB; every picture is checked. A quarter of each class is held out.",
+    )
+photo_bases = {SHAPES_BASE: "the shapes base (offline; knows flat shapes, not fur)"}
+if imagenet_ok:
+    photo_bases = {"mobilenet_v2": f"MobileNetV2 (ImageNet) at {side} px", **photo_bases}
+else:
+    st.caption(
+        "Only the shapes base is here (MobileNetV2's weights were not checked or could not "
+        "be loaded: see **Bases** above). Expect it to do little better than guessing on "
+        "photos: it never saw fur or faces."
+    )
+photo_base = st.radio(
+    "Base", list(photo_bases), format_func=photo_bases.get, key=f"{P}.photo_base", horizontal=True
+)
+c1, c2 = st.columns(2)
+photo_k = c1.select_slider(
+    "Training photos per class", options=[5, 20, 100], value=20, key=f"{P}.photo_per_class"
+)
+photo_steps = c2.slider("Gradient steps per model", 50, 400, 100, step=50, key=f"{P}.photo_steps")
+if buttons("photos", "Train the three models on photos"):
+    size = side if photo_base != SHAPES_BASE else 64
+    task, skipped = None, []
+    try:
+        if source == "cats_dogs":
+            with st.spinner("Fetching seed 003's cats and dogs (68 MB, only the first time)…"):
+                task = ui.cached_cats_dogs(int(photo_k), size)
+        elif upload is None:
+            st.error("Upload a zip of class folders first, or choose seed 003's cats vs dogs.")
+        else:
+            task, skipped = ui.cached_zip_task(upload.getvalue(), size, int(photo_k))
+    except ValueError as err:
+        st.error(str(err))
+    if task is not None:
+        name = "cats vs dogs" if source == "cats_dogs" else f"zip: {', '.join(task.classes)}"
+        st.session_state[JOB] = ui.compare_job(
+            "photos",
+            photo_base,
+            task,
+            steps=int(photo_steps),
+            titles=MODE_TITLES,
+            input_size=side if photo_base != SHAPES_BASE else None,
+            info={
+                "runs": f"{P}._photo_runs",
+                "key": (name, photo_base, int(photo_k)),
+                "last": f"{P}._photo_last",
+                "chance": 1 / len(task.classes),
+                "skipped": skipped,
+            },
+        )
+        st.rerun()
+job_panel("photos")
+results(
+    f"{P}._photo_runs",
+    f"{P}._photo_last",
+    f"cats vs dogs: {2 * transfer.CATS_DOGS_TEST} photos from the seed's validation folder; "
+    "a zip: a quarter of each class. Guessing scores 1 / classes: 50 % for two",
+)
 
 # ---- 3. your own classes --------------------------------------------------------------------
 st.header("3 · Your own classes")
@@ -170,7 +337,7 @@ st.markdown(
 )
 bases = {SHAPES_BASE: "Shapes base (offline; knows flat shapes, strokes and corners)"}
 if imagenet_ok:
-    bases["mobilenet_v2"] = f"MobileNetV2 base at {ui.IMAGENET_SIDE} px (ImageNet photos)"
+    bases["mobilenet_v2"] = f"MobileNetV2 base at {side} px (ImageNet photos)"
 base_name = st.radio(
     "Base", list(bases), format_func=bases.get, key=f"{P}.own_base", horizontal=True
 )
@@ -216,43 +383,22 @@ for i in range(int(n_classes)):
 for msg in refused:
     st.error(f"Refused and left out: {msg}")
 
-epochs = st.slider("Epochs", 1, 40, 15, key=f"{P}.own_epochs")
-if st.button("Train my classes", key=f"{P}.own_train", type="primary"):
+epochs = st.slider("Epochs", 1, 100, 15, key=f"{P}.own_epochs")
+if buttons("own", "Train my classes"):
     try:
         model = transfer.build(
             base_name,
             int(n_classes),
             mode="frozen",
-            input_size=ui.IMAGENET_SIDE if base_name != SHAPES_BASE else None,
+            input_size=side if base_name != SHAPES_BASE else None,
         )
         data = transfer.own_classes(pictures, tuple(model.input_shape[1:]))
-        bar = st.progress(0.0, text="Training the new head…")
-        history = transfer.fit(
-            model,
-            data.x,
-            data.y,
-            epochs=int(epochs),
-            batch_size=16,
-            validation_data=(data.x_val, data.y_val),
-            progress=lambda e, logs: bar.progress(
-                (e + 1) / int(epochs), text=f"epoch {e + 1}/{int(epochs)}"
-            ),
-        )
     except ValueError as err:
         st.error(str(err))
     else:
-        bar.empty()
-        run = st.session_state.get(f"{P}._own_count", 0) + 1
-        st.session_state[f"{P}._own_count"] = run
-        label = f"my classes {run}: {', '.join(data.classes)}"
-        register_session_model(label, model, class_names=data.classes)
-        st.session_state[f"{P}._own"] = {
-            "model": model,
-            "classes": data.classes,
-            "history": history,
-            "n_val": len(data.y_val),
-            "label": label,
-        }
+        st.session_state[JOB] = ui.own_job(model, data, epochs=int(epochs))
+        st.rerun()
+job_panel("own")
 
 own = st.session_state.get(f"{P}._own")
 if own is not None:

@@ -1,8 +1,6 @@
 """cnnviz.transfer: frozen bases stay bit-identical, fine-tuning moves only what it should,
 scratch starts fresh, the shared model is never touched; and the novel shapes generator."""
 
-import socket
-
 import keras
 import numpy as np
 import pytest
@@ -132,15 +130,6 @@ def test_a_bare_keras_model_base():
     assert "preprocess" not in [layer.name for layer in model.layers]  # fed as it is
     assert _same(_layer_weights(transfer.base_of(model), "c1"), _layer_weights(mine, "c1"))
     assert transfer.base_of(model).get_layer("c1") is not mine.get_layer("c1")  # a copy
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise socket.gaierror(-3, "mocked: no network")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def test_imagenet_base_keeps_its_preprocessing_inside(no_network):
