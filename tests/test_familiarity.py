@@ -255,3 +255,8 @@ def test_statistics_in_the_old_single_layer_format_ask_for_a_recalibration(tmp_p
     np.savez(old, layer=np.array("gap"), means=np.eye(2), precision=np.eye(2))
     with pytest.raises(fam.FamiliarityUnavailable, match="--calibrate-only"):
         fam.load_stats(old)
+
+
+def test_a_class_without_fitting_pictures_is_refused():
+    with pytest.raises(fam.FamiliarityUnavailable, match=r"classes \[2\]"):
+        fam.class_statistics(np.zeros((4, 2)), np.array([0, 1, 0, 1]), 3)

@@ -219,6 +219,12 @@ def class_statistics(
     """
     f = np.asarray(features, np.float64)
     y = np.asarray(labels)
+    missing = sorted(set(range(classes)) - set(np.unique(y).tolist()))
+    if missing:
+        raise FamiliarityUnavailable(
+            f"Expected at least one fitting picture of each of the {classes} classes. "
+            f"Received none of classes {missing}."
+        )
     means = np.stack([f[y == c].mean(axis=0) for c in range(classes)])
     centred = f - means[y]
     sigma = centred.T @ centred / len(f)
