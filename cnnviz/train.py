@@ -592,9 +592,11 @@ def calibrate_builtin(
 ) -> dict[str, Any]:
     """(Re)compute the familiarity statistics of out/NAME.keras without training it.
 
-    Fits class means and the shared covariance of the penultimate features on the training
-    stream (seed), calibrates the distances on fresh data (seed + CALIBRATION_SEED_OFFSET),
-    writes out/NAME.familiarity.npz and adds a "familiarity" section to out/NAME.json.
+    Fits class means and the shared covariance of the features at each of
+    `familiarity.feature_layers` on the training stream (seed), calibrates the combined score
+    on fresh data (seed + CALIBRATION_SEED_OFFSET); for digits, the MNIST training digits the
+    model learnt from join both (never the held-out ones). Writes out/NAME.familiarity.npz and
+    adds a "familiarity" section to out/NAME.json (replacing an older one).
 
     Returns:
         The card's "familiarity" section.
@@ -618,7 +620,7 @@ def calibrate_builtin(
             f"Expected a trained model and its card: {model_path} and {card_path}. "
             f"Train it first with python -m cnnviz.train {name}"
         )
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
     gen = getattr(datasets, spec.generator)
     n_fit, n_cal = spec.n_fit, spec.n_calibration
@@ -626,38 +628,68 @@ def calibrate_builtin(
     if cap is not None:
         n_fit, n_cal = min(n_fit, cap * spec.batch_size), min(n_cal, cap * spec.batch_size)
     cal_seed = seed + CALIBRATION_SEED_OFFSET
+    log(f"generating {n_fit} + {n_cal} {spec.generator} pictures (seeds {seed}, {cal_seed})")
     fx, fy = gen(n_fit, seed=seed)[:2]
     cx = gen(n_cal, seed=cal_seed)[0]
+    fit_data = [{"data": f"cnnviz.datasets.{spec.generator}", "seed": seed, "n": n_fit}]
+    cal_data = [{"data": f"cnnviz.datasets.{spec.generator}", "seed": cal_seed, "n": n_cal}]
     # The preprocessing the pages apply to a user's image (the registry entry's), so that the
     # statistics describe what the model sees there.
     from cnnviz import models
 
     prep = models.resolve(name)[1]
+    fit_x, fit_y, cal_x = prep(fx), fy, prep(cx)
+    if spec.real_copies:
+        # The model also learnt from real MNIST training digits, so they are familiar too:
+        # the same training split as `_real_digits` (its held-out digits stay unseen here),
+        # 5/8 of it for the fit and the rest for the calibration.
+        tx, ty = datasets.mnist_sample_split(
+            seed=seed, heldout_per_class=spec.real_heldout_per_class
+        )[:2]
+        k = len(tx) * 5 // 8
+        rx, ry, qx = tx[:k], ty[:k], tx[k:]
+        if cap is not None:
+            rx, ry, qx = rx[: cap * spec.batch_size], ry[: cap * spec.batch_size], qx[:n_cal]
+        fit_x = np.concatenate([fit_x, prep(rx)])
+        fit_y = np.concatenate([fit_y, ry])
+        cal_x = np.concatenate([cal_x, prep(qx)])
+        source = f"cnnviz.datasets.mnist_sample_split(seed={seed}) training digits"
+        fit_data.append({"data": source, "part": f"first {len(rx)}", "n": int(len(rx))})
+        cal_data.append({"data": source, "part": f"the {len(qx)} after them", "n": int(len(qx))})
     stats = fam.calibrate(
         model,
-        prep(fx),
-        fy,
-        prep(cx),
+        fit_x,
+        fit_y,
+        cal_x,
         classes=int(model.outputs[0].shape[-1]),
         model_file=model_path,
+        progress=log,
     )
     npz = out / f"{name}.familiarity.npz"
     fam.save_stats(stats, npz)
     q = stats.quantiles
     section = {
-        "method": "Mahalanobis distance of the penultimate features to the closest class "
-        "mean, shared covariance (Lee et al., NeurIPS 2018); familiarity = 1 - empirical CDF "
-        "of the calibration distances",
-        "layer": stats.layer,
+        "method": "Mahalanobis distance to the closest class mean with a shared covariance "
+        "(Lee et al., NeurIPS 2018) at every convolution and pooling layer (each channel's "
+        "spatial mean and max) and at the classifier's input; the layers' distances, "
+        "standardised on the calibration data, are summed; familiarity = 1 - empirical CDF "
+        "of the calibration scores",
+        "layers": list(stats.layers),
+        "layer_rule": "cnnviz.models.familiarity.feature_layers: top-level Conv2D and pooling "
+        "layers with a spatial output, and the layer before the last Dense",
         "file": npz.name,
-        "fit": {"data": f"cnnviz.datasets.{spec.generator}", "seed": seed, "n": n_fit},
-        "calibration": {"data": f"cnnviz.datasets.{spec.generator}", "seed": cal_seed, "n": n_cal},
+        "fit": fit_data,
+        "calibration": cal_data,
+        "not_fitted_on": "photo crops (cnnviz.evaldata.photo_crops), scikit-learn's digits, "
+        "cnnviz.evaldigits.drawn_digits, cnnviz.evaldata.drawn_shapes and the held-out MNIST "
+        "digits only measure the flag (benchmarks/familiarity.py); nothing is fitted on them",
         "threshold": stats.threshold,
         "flag": f"unfamiliar when familiarity < {stats.threshold} (about "
         f"{stats.threshold:.0%} of typical pictures are flagged too)",
-        "distance_quantiles": {f"{p}%": round(float(q[p * 10]), 3) for p in (50, 90, 99)},
+        "score_quantiles": {f"{p}%": round(float(q[p * 10]), 3) for p in (50, 90, 99)},
         "model_sha256": stats.model_sha256,
         "seconds": round(time.perf_counter() - t0, 1),
+        "cpu_seconds": round(time.process_time() - cpu0, 1),
     }
     card = json.loads(card_path.read_text(encoding="utf-8"))
     card["familiarity"] = section

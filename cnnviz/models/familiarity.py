@@ -1,29 +1,41 @@
 """Honesty about unfamiliar input: is this picture like anything the model was trained on?
 
 A classifier's softmax always sums to 1 over its classes, so it gives a confident-looking
-answer even for a cat shown to the shapes model. Its penultimate features tell more: for
-pictures like the training data they lie near one class's mean; for anything else they
-usually lie far from all of them. Following Lee et al. (2018):
+answer even for a cat shown to the shapes model. Its features tell more: for pictures like
+the training data they lie near one class's mean; for anything else they usually lie far
+from all of them. Following Lee et al. (2018), at SEVERAL layers:
 
-1. fit class means mu_c and ONE shared (within-class) covariance Sigma of the penultimate
-   features on generated training-like data;
-2. score a picture by its Mahalanobis distance to the closest class mean,
+1. the layers are chosen by a rule (`feature_layers`): every convolution and pooling layer
+   (each channel summarised by its spatial mean and its maximum), and the layer that feeds
+   the classifier (its raw output). Early layers see textures and colours that are unlike the
+   training data; the last one sees unlike objects;
+2. at each layer, fit class means mu_c and ONE shared (within-class) covariance Sigma on the
+   model's training-like data, and take the Mahalanobis distance to the closest class mean,
    d(f) = min_c sqrt((f - mu_c)^T Sigma^-1 (f - mu_c));
-3. calibrate on held-out generated data: familiarity(f) = 1 - F(d(f)), where F is the
-   empirical CDF of the held-out distances. On data like the training data familiarity is
-   then roughly uniform on [0, 1]; far outside it is 0.
+3. combine the layers by a sum of standardised distances, s = sum_l (d_l - m_l) / s_l, with
+   m_l and s_l the mean and standard deviation of d_l on held-out training-like data (Lee et
+   al. weight the layers by a regression fitted on outliers; we have no outliers to fit on,
+   so every layer counts the same);
+4. calibrate on that held-out data: familiarity = 1 - F(s), where F is the empirical CDF
+   of the held-out scores. On data like the training data familiarity is then roughly
+   uniform on [0, 1]; far outside it is 0.
+
+Everything is fitted on the model's own training-like data only (the generators, and for
+digits the MNIST training digits it was trained on). Photos, scikit-learn's digits and the
+independent drawing generators are for measuring the flag, never for fitting it.
 
 `unfamiliar` flags familiarity below `FamiliarityStats.threshold` (stored with the model; the
 built-ins use `DEFAULT_THRESHOLD`, so about that fraction of typical pictures is flagged too).
 
 The statistics of a built-in live next to it, in `assets/models/NAME.familiarity.npz`
-(means, precision matrix, calibration quantiles, the SHA-256 of the .keras file they were
-computed for), summarised in the model card. `python -m cnnviz.train NAME` writes them after
-training; `python -m cnnviz.train NAME --calibrate-only` recomputes them for a shipped model.
+(the layers, their means, precision matrices and standardisation, the calibration
+quantiles, the SHA-256 of the .keras file they were computed for), summarised in the model
+card. `python -m cnnviz.train NAME` writes them after training;
+`python -m cnnviz.train NAME --calibrate-only` recomputes them for a shipped model.
 
 References:
     Lee, Lee, Lee, Shin, "A Simple Unified Framework for Detecting Out-of-Distribution
-    Samples and Adversarial Attacks", NeurIPS 2018.
+    Samples and Adversarial Attacks", NeurIPS 2018 (Mahalanobis score, feature ensemble).
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ import functools
 import hashlib
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +63,8 @@ __all__ = [
     "FamiliarityStats",
     "stats_path",
     "penultimate_layer",
-    "penultimate_features",
+    "feature_layers",
+    "layer_features",
     "class_statistics",
     "mahalanobis_distances",
     "calibrate",
@@ -58,19 +72,23 @@ __all__ = [
     "load_stats",
     "stats_for",
     "distances",
+    "scores",
     "familiarity",
     "unfamiliar",
 ]
 
-#: Flag a picture when fewer than this fraction of held-out training-like pictures lie as far
-#: from every class (so about 1 % of typical pictures are flagged: a false alarm rate).
+#: Flag a picture when fewer than this fraction of held-out training-like pictures score as
+#: far from the training data (so about 1 % of typical pictures are flagged: a false alarm rate).
 DEFAULT_THRESHOLD = 0.01
-# Levels at which the calibration distances are stored (0 %, 0.1 %, ..., 100 %).
+# Levels at which the calibration scores are stored (0 %, 0.1 %, ..., 100 %).
 _LEVELS = np.linspace(0.0, 1.0, 1001)
 # Ridge on the shared covariance, relative to its mean variance (keeps Sigma invertible when
 # a ReLU feature is almost always 0).
 _RIDGE = 1e-4
 _BATCH = 256
+# Layer types whose outputs `feature_layers` takes (BatchNormalization is left out: an affine
+# map per channel of the layer before it, which a Mahalanobis distance does not see).
+_POOL_TYPES = ("MaxPooling2D", "AveragePooling2D")
 
 
 class FamiliarityUnavailable(ModelError):
@@ -82,17 +100,22 @@ class FamiliarityStats:
     """What `familiarity` needs for one model.
 
     Attributes:
-        layer: path of the layer whose output are the features (the classifier's input).
-        means: (classes, D) class means of the features.
-        precision: (D, D) inverse of the shared within-class covariance (plus a small ridge).
-        quantiles: (1001,) held-out distances at the levels 0, 0.001, ..., 1 (their ECDF).
+        layers: paths of the layers whose outputs are the features (`feature_layers`).
+        means: per layer, (classes, D_l) class means of its features.
+        precisions: per layer, (D_l, D_l) inverse of the shared within-class covariance
+            (plus a small ridge).
+        centre: (L,) mean of each layer's distance on the held-out data.
+        scale: (L,) standard deviation of each layer's distance there.
+        quantiles: (1001,) held-out combined scores at the levels 0, 0.001, ..., 1 (their ECDF).
         threshold: `unfamiliar` flags familiarity below this.
         model_sha256: SHA-256 of the .keras file the statistics belong to ("" if none).
     """
 
-    layer: str
-    means: np.ndarray
-    precision: np.ndarray
+    layers: tuple[str, ...]
+    means: tuple[np.ndarray, ...]
+    precisions: tuple[np.ndarray, ...]
+    centre: np.ndarray
+    scale: np.ndarray
     quantiles: np.ndarray
     threshold: float = DEFAULT_THRESHOLD
     model_sha256: str = ""
@@ -127,28 +150,63 @@ def penultimate_layer(model: keras.Model) -> str:
     return flat[-2].name
 
 
+def feature_layers(model: keras.Model) -> tuple[str, ...]:
+    """The layers the familiarity score reads, by rule, in graph order.
+
+    Every top-level convolution and pooling layer with a spatial (N, h, w, c) output, and the
+    penultimate layer (`penultimate_layer`). Lee et al. (2018) likewise read the end of every
+    block and combine them.
+
+    Raises:
+        FamiliarityUnavailable: the model does not end in a Dense classifier.
+    """
+    last = penultimate_layer(model)
+    chosen = []
+    for info in _layers.list_layers(model):
+        spatial = info.output_shape is not None and len(info.output_shape) == 4
+        if info.depth == 0 and spatial and (info.is_conv or info.class_name in _POOL_TYPES):
+            chosen.append(info.path)
+    return tuple(p for p in chosen if p != last) + (last,)
+
+
 _feature_models: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def penultimate_features(
-    model: keras.Model, x: np.ndarray, *, layer: str | None = None
-) -> np.ndarray:
-    """Features of already preprocessed inputs x (N, h, w, c): (N, D) float64.
+def _summarise(out: np.ndarray) -> np.ndarray:
+    # A spatial map (N, h, w, c) becomes each channel's mean and maximum over space (2c
+    # numbers: how much of a pattern there is, and how strongly it appears anywhere).
+    if out.ndim == 4:
+        return np.concatenate([out.mean(axis=(1, 2)), out.max(axis=(1, 2))], axis=-1)
+    return out.reshape(len(out), -1)
 
-    The feature model is built once per model and shares its weights (nothing is changed).
+
+def layer_features(
+    model: keras.Model, x: np.ndarray, layers: tuple[str, ...] | list[str]
+) -> list[np.ndarray]:
+    """Features of already preprocessed inputs x (N, h, w, c) at each layer: [(N, D_l)] float64.
+
+    A spatial output is summarised per channel by its mean and maximum over space; a flat
+    one is taken as it is. The feature model is built once per (model, layers) and shares the
+    model's weights (nothing is changed).
     """
-    layer = layer or penultimate_layer(model)
+    key = tuple(layers)
     with _lock:
         cached = _feature_models.get(model)
-        if cached is None or cached[0] != layer:
-            cached = (layer, _layers.feature_model(model, [layer], include_output=False))
+        if cached is None or cached[0] != key:
+            cached = (key, _layers.feature_model(model, list(key), include_output=False))
             _feature_models[model] = cached
     fm = cached[1]
     x = np.asarray(x, np.float32)
-    outs = [np.asarray(fm(x[i : i + _BATCH], training=False)) for i in range(0, len(x), _BATCH)]
-    feats = np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
-    return feats.reshape(len(x), -1).astype(np.float64)
+    parts: list[list[np.ndarray]] = [[] for _ in key]
+    for i in range(0, len(x), _BATCH):
+        outs = fm(x[i : i + _BATCH], training=False)
+        outs = outs if isinstance(outs, list | tuple) else [outs]
+        for part, out in zip(parts, outs, strict=True):
+            part.append(_summarise(np.asarray(out)))
+    return [
+        np.concatenate(p).astype(np.float64) if p else np.zeros((0, 0), np.float64) for p in parts
+    ]
 
 
 def class_statistics(
@@ -161,6 +219,12 @@ def class_statistics(
     """
     f = np.asarray(features, np.float64)
     y = np.asarray(labels)
+    missing = sorted(set(range(classes)) - set(np.unique(y).tolist()))
+    if missing:
+        raise FamiliarityUnavailable(
+            f"Expected at least one fitting picture of each of the {classes} classes. "
+            f"Received none of classes {missing}."
+        )
     means = np.stack([f[y == c].mean(axis=0) for c in range(classes)])
     centred = f - means[y]
     sigma = centred.T @ centred / len(f)
@@ -178,6 +242,22 @@ def mahalanobis_distances(
     return np.sqrt(np.maximum(sq, 0.0))
 
 
+def _closest(feats: list[np.ndarray], means, precisions) -> np.ndarray:
+    # (N, L): at each layer, the distance to the closest class mean.
+    return np.stack(
+        [
+            mahalanobis_distances(f, m, p).min(axis=1)
+            for f, m, p in zip(feats, means, precisions, strict=True)
+        ],
+        axis=1,
+    )
+
+
+def _combine(d: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    # Sum of standardised distances: each layer counts the same, whatever its dimension.
+    return ((d - centre) / scale).sum(axis=1)
+
+
 def calibrate(
     model: keras.Model,
     fit_x: np.ndarray,
@@ -187,21 +267,31 @@ def calibrate(
     classes: int,
     threshold: float = DEFAULT_THRESHOLD,
     model_file: Path | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> FamiliarityStats:
-    """Fit the statistics on (fit_x, fit_y) and calibrate the distances on held_x.
+    """Fit the statistics on (fit_x, fit_y) and calibrate the combined score on held_x.
 
-    Inputs are preprocessed batches, as the model takes them.
+    Inputs are preprocessed batches, as the model takes them; both must be training-like
+    data (never the data the flag is judged on).
     """
-    layer = penultimate_layer(model)
-    means, precision = class_statistics(
-        penultimate_features(model, fit_x, layer=layer), fit_y, classes
-    )
-    held = mahalanobis_distances(penultimate_features(model, held_x, layer=layer), means, precision)
-    quantiles = np.quantile(held.min(axis=1), _LEVELS)
+    say = progress or (lambda _line: None)
+    layers = feature_layers(model)
+    say(f"features at {', '.join(layers)}")
+    fit = layer_features(model, fit_x, layers)
+    fitted = [class_statistics(f, fit_y, classes) for f in fit]
+    means = tuple(m for m, _ in fitted)
+    precisions = tuple(p for _, p in fitted)
+    say(f"class statistics fitted on {len(fit_x)} pictures; calibrating on {len(held_x)}")
+    held = _closest(layer_features(model, held_x, layers), means, precisions)
+    centre = held.mean(axis=0)
+    scale = np.maximum(held.std(axis=0), 1e-12)
+    quantiles = np.quantile(_combine(held, centre, scale), _LEVELS)
     return FamiliarityStats(
-        layer=layer,
+        layers=layers,
         means=means,
-        precision=precision,
+        precisions=precisions,
+        centre=centre,
+        scale=scale,
         quantiles=quantiles,
         threshold=float(threshold),
         model_sha256=_sha256(model_file) if model_file is not None else "",
@@ -209,25 +299,43 @@ def calibrate(
 
 
 def save_stats(stats: FamiliarityStats, path: Path) -> None:
-    """Write the statistics as a .npz (float32 arrays: a few tens of kilobytes)."""
+    """Write the statistics as a .npz (float32 arrays: a few hundred kilobytes)."""
+    per_layer = {}
+    for i, (m, p) in enumerate(zip(stats.means, stats.precisions, strict=True)):
+        per_layer[f"means_{i}"] = m.astype(np.float32)
+        per_layer[f"precision_{i}"] = p.astype(np.float32)
     np.savez_compressed(
         path,
-        layer=np.array(stats.layer),
-        means=stats.means.astype(np.float32),
-        precision=stats.precision.astype(np.float32),
+        layers=np.array(stats.layers, dtype=str),
+        centre=np.asarray(stats.centre, np.float64),
+        scale=np.asarray(stats.scale, np.float64),
         quantiles=stats.quantiles.astype(np.float32),
         threshold=np.array(stats.threshold),
         model_sha256=np.array(stats.model_sha256),
+        **per_layer,
     )
 
 
 def load_stats(path: Path) -> FamiliarityStats:
-    """Read statistics written by `save_stats` (no pickles: plain arrays only)."""
+    """Read statistics written by `save_stats` (no pickles: plain arrays only).
+
+    Raises:
+        FamiliarityUnavailable: the file is not in this format (written by an older version).
+    """
     with np.load(path, allow_pickle=False) as z:
+        if "layers" not in z.files:
+            raise FamiliarityUnavailable(
+                f"Expected multi-layer familiarity statistics in {Path(path).name}. Received "
+                f"an older format (keys {sorted(z.files)}). Recompute them with "
+                "python -m cnnviz.train NAME --calibrate-only"
+            )
+        layers = tuple(str(v) for v in z["layers"])
         return FamiliarityStats(
-            layer=str(z["layer"]),
-            means=z["means"].astype(np.float64),
-            precision=z["precision"].astype(np.float64),
+            layers=layers,
+            means=tuple(z[f"means_{i}"].astype(np.float64) for i in range(len(layers))),
+            precisions=tuple(z[f"precision_{i}"].astype(np.float64) for i in range(len(layers))),
+            centre=z["centre"].astype(np.float64),
+            scale=z["scale"].astype(np.float64),
             quantiles=z["quantiles"].astype(np.float64),
             threshold=float(z["threshold"]),
             model_sha256=str(z["model_sha256"]),
@@ -272,18 +380,25 @@ def stats_for(model: str | keras.Model) -> FamiliarityStats:
 
 
 def distances(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
-    """(N,) Mahalanobis distance of each image's features to the closest class mean.
+    """(N, L) Mahalanobis distance of each image's features to the closest class mean, per layer.
 
-    Images go in as pages pass them (uint8, any size: the model's preprocessing applies).
+    The columns follow `stats_for(model).layers`. Images go in as pages pass them (uint8, any
+    size: the model's preprocessing applies).
     """
     stats = stats_for(model)
     net, prep = _preprocess.resolve(model)
-    feats = penultimate_features(net, prep(images), layer=stats.layer)
-    return mahalanobis_distances(feats, stats.means, stats.precision).min(axis=1)
+    feats = layer_features(net, prep(images), stats.layers)
+    return _closest(feats, stats.means, stats.precisions)
+
+
+def scores(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
+    """(N,) the combined score: sum over layers of standardised distances (higher: stranger)."""
+    stats = stats_for(model)
+    return _combine(distances(model, images), stats.centre, stats.scale)
 
 
 def familiarity(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
-    """(N,) in [0, 1]: the fraction of held-out training-like pictures that lie farther away.
+    """(N,) in [0, 1]: the fraction of held-out training-like pictures that score as far away.
 
     About uniform on pictures like the training data; near 0 for pictures unlike all of it.
 
@@ -291,9 +406,9 @@ def familiarity(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
         FamiliarityUnavailable: the model has no statistics (see `stats_for`).
     """
     stats = stats_for(model)
-    d = distances(model, images)
-    # 1 - empirical CDF of the calibration distances, read off the stored quantiles.
-    cdf = np.interp(d, stats.quantiles, _LEVELS, left=0.0, right=1.0)
+    s = scores(model, images)
+    # 1 - empirical CDF of the calibration scores, read off the stored quantiles.
+    cdf = np.interp(s, stats.quantiles, _LEVELS, left=0.0, right=1.0)
     return np.clip(1.0 - cdf, 0.0, 1.0)
 
 
