@@ -141,6 +141,19 @@ def test_a_neurons_map_link_opens_that_picture(small_neurons_set):
     assert box.value == "coins" and "shapes #17 (from the Neurons map)" in box.options
 
 
+def test_a_linked_picture_that_no_longer_exists_gets_a_message(small_neurons_set, monkeypatch):
+    at = _open({"model": "shapes", "sample": "dataset:shapes:55"})
+    assert at.selectbox(key=f"{P}.sample").value == "dataset:shapes:55"
+    monkeypatch.setenv("CNNVIZ_NEURONS_IMAGES", "50")  # the server now makes a smaller set
+    at.selectbox(key=f"{P}.cmap").set_value("magma").run()
+    assert_clean(at)
+    assert "Expected a picture number from 0 to 49" in at.error[0].value
+    assert "Showing `camera` instead" in at.error[0].value
+    assert "Overlay on camera" in " ".join(
+        i.caption for el in at.get("image") for i in el.proto.imgs
+    )
+
+
 @pytest.mark.parametrize(
     "value, message",
     [

@@ -91,17 +91,22 @@ def dataset_link(value: str) -> tuple[str, int]:
 
 
 def _dataset_label(value: str) -> str:
-    kind, index = dataset_link(value)
+    # Only values take_dataset_link accepted get here: "dataset:KIND:INDEX".
+    _, kind, index = value.split(":")
     return f"{kind} #{index} (from the Neurons map)"
 
 
 def _dataset_picture(value: str) -> np.ndarray:
+    """The picture a `dataset:` value names; `SampleLinkError` if it names none (any more)."""
     from cnnviz.ui import neurons_cache  # noqa: PLC0415 - see dataset_link
 
     dataset_link(value)
     # The very picture the Neurons page's map showed: its generated set, shared and cached.
     with st.spinner("Drawing the generated pictures of the Neurons page…"):
-        return np.asarray(neurons_cache.dataset_sample(value))
+        picture = neurons_cache.dataset_sample(value)
+    if picture is None:
+        raise SampleLinkError(f"{md_code(value, 40)} names no picture of the generated set.")
+    return np.asarray(picture)
 
 
 @dataclass(frozen=True)
@@ -245,11 +250,14 @@ def image_picker(
             st.error(
                 f"Could not use {md_code(upload.name)}: {err} Showing the sample image instead."
             )
+    if img is None and sample in linked:
+        try:
+            img, name = _dataset_picture(sample), _dataset_label(sample)
+        except SampleLinkError as err:
+            sample = name = default if default in names[len(linked) :] else names[len(linked)]
+            st.error(f"{err} Showing {md_code(sample)} instead.")
     if img is None:
-        if sample in linked:
-            img = _dataset_picture(sample)
-            name = _dataset_label(sample)
-        elif sample in extra:
+        if sample in extra:
             img = np.asarray(extra[sample]())
         else:
             img = _sample(sample)
