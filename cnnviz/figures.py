@@ -318,19 +318,37 @@ def sanity_curve(
 ) -> go.Figure:
     """Spearman correlation with the original map after each randomization stage.
 
-    An undefined correlation (None: a flat map) is a gap in the line.
+    An undefined correlation (None: a flat map, which has no ranking) is a gap in the line and
+    a hollow grey mark on the zero line, named "undefined" in the legend and the hover, so no
+    stage is silently missing.
     """
-    fig = go.Figure(
+    undefined = [i for i, r in enumerate(rhos) if r is None]
+    traces = [
         go.Scatter(
             x=labels,
             y=[np.nan if r is None else r for r in rhos],
             mode="lines+markers",
+            name="Spearman",
             hovertemplate="scrambled down to %{x}<br>Spearman %{y:.3f}<extra></extra>",
         )
-    )
+    ]
+    if undefined:
+        traces.append(
+            go.Scatter(
+                x=[labels[i] for i in undefined],
+                y=[0.0] * len(undefined),
+                mode="markers",
+                name="undefined: a flat map",
+                marker={"symbol": "x-open", "size": 12, "color": "grey"},
+                hovertemplate="scrambled down to %{x}<br>the map is flat: no ranking, so no "
+                "correlation<extra></extra>",
+            )
+        )
+    fig = go.Figure(traces)
     fig.add_hline(y=0, line_dash="dot")
     fig.update_yaxes(range=[-1.05, 1.05], title="Spearman rank correlation")
-    fig.update_xaxes(title="randomized down to layer")
+    fig.update_xaxes(title="randomized down to layer", categoryorder="array", categoryarray=labels)
+    fig.update_layout(showlegend=bool(undefined))
     return style(fig, title=title, height=height)
 
 

@@ -26,9 +26,7 @@ st.markdown(
     "that say how much of the image each layer can see."
 )
 
-model, info = current_model()
-if info.note:
-    st.warning(info.note)
+model, info = current_model()  # its note (random weights, offline) is in the sidebar
 
 try:
     with st.spinner("Reading the layers…"):

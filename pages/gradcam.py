@@ -13,17 +13,16 @@ from cnnviz.ui.memo import SessionMemo, progress_bar
 from cnnviz.ui.model_input import model_input_view
 from cnnviz.ui.models import current_model, fit_image
 from cnnviz.ui.router import use_app_router
-from cnnviz.ui.widgets import download_array, download_image, image_picker, safe_text
+from cnnviz.ui.widgets import (
+    SampleParam,
+    download_array,
+    download_image,
+    image_picker,
+    safe_text,
+    take_dataset_link,
+)
 
 use_app_router()
-# Shareable link, e.g. ?sample=...&layer=...&class=...&method=...
-LINK = {
-    "sample": params.Choice("gradcam.sample", images.sample_names()),
-    "layer": params.Text("gradcam.layer"),
-    "class": params.Int("gradcam.class", -1, 9999),  # -1: the top-1 class
-    "method": params.Choice("gradcam.method", list(cam.METHODS)),
-}
-params.bind(LINK, prefix="gradcam")
 P = "gradcam"
 TOP1 = -1  # "Explain the class": the network's own answer
 # Colour maps for the overlay: perceptually uniform and colour-blind safe first; "jet" (the
@@ -35,6 +34,25 @@ COLORMAPS = {
     "magma": "magma (colour-blind safe)",
     "jet": "jet (the seed's; not colour-blind safe)",
 }
+# Shareable link: every control that changes the view, e.g.
+# ?model=shapes&image=generated&seed=12&method=layercam&cmap=cividis&alpha=0.6&class=-1
+# (the picker adds source= and gen=; sample= is a shipped sample or dataset:shapes:17).
+LINK = {
+    "image": params.Choice(f"{P}.source", ["generated", "picker"]),
+    "seed": params.Int(f"{P}.seed", 0, 1_000_000),
+    "sample": SampleParam(f"{P}.sample"),
+    "layer": params.Text(f"{P}.layer"),
+    "class": params.Int(f"{P}.class", TOP1, 9999),  # -1: the top-1 class
+    "method": params.Choice(f"{P}.method", list(cam.METHODS)),
+    "cmap": params.Choice(f"{P}.cmap", list(COLORMAPS)),
+    "alpha": params.Float(f"{P}.alpha", 0.0, 1.0),
+}
+linked = params.bind(LINK, prefix=P)
+if take_dataset_link(P):
+    st.session_state[f"{P}.source"] = "picker"  # a picture from the Neurons map: show it
+# Defaults set here, not in the widgets: a value from the link is then never set twice.
+st.session_state.setdefault(f"{P}.seed", 7)
+st.session_state.setdefault(f"{P}.alpha", 0.45)
 # Work bigger than this many input values (a 128×128 colour image) waits for a button click.
 CHEAP_INPUT = 128 * 128 * 3
 # Fewer noisy copies / path steps than the defaults in the comparison grid: 9 maps at once.
@@ -92,7 +110,6 @@ with left:
             "Picture number",
             min_value=0,
             max_value=1_000_000,
-            value=7,
             key=f"{P}.seed",
             help="Each number draws a different picture; training used other numbers.",
         )
@@ -106,8 +123,6 @@ with left:
     img, note = fit_image(model, info, img)
     if note:
         st.caption(f"ℹ️ The model sees this image {safe_text(note, 300)}.")
-    if info.note:
-        st.warning(info.note)
 
 # Layers with feature maps (convolution, pooling, activation) can be explained.
 spatial = activations.default_layers(net)
@@ -152,7 +167,8 @@ if len(names) != len(probs):
     names = [f"class {i}" for i in range(len(probs))]
 
 with left:
-    st.markdown(f"**{safe_text(info.name)} thinks this is:**")
+    weights = " (random weights: its answers mean nothing)" if info.random_weights else ""
+    st.markdown(f"**{safe_text(info.name)}{weights} thinks this is:**")
     for label, p in models.top_k(model, probs, k=5):
         st.progress(float(np.clip(p, 0.0, 1.0)), text=f"{safe_text(label)}: {p:.1%}")
     familiarity_note(model, img, probs)
@@ -161,6 +177,8 @@ with left:
     # Top-1 is the option TOP1 (-1), not None: Streamlit stores None as "nothing chosen", and
     # the box would then show "Choose an option".
     class_options = [TOP1, *range(len(names))]
+    for linked_key in linked:  # a link's class and layer hold even if it also changed the model
+        st.session_state.pop(f"{linked_key}._seen", None)
     fresh_choice(f"{P}.class", class_options, TOP1, reset_on=mkey, refresh_on=(ikey, top1))
     chosen_class = st.selectbox(
         "Explain the class",
@@ -171,10 +189,11 @@ with left:
         "that is an honest answer, not a bug.",
     )
     class_index = None if chosen_class == TOP1 else int(chosen_class)
+    # A layer of this model: back to the last convolution layer when the model changes.
+    fresh_choice(f"{P}.layer", spatial, convs[-1], reset_on=mkey)
     layer = st.selectbox(
         "Layer",
         spatial,
-        index=spatial.index(convs[-1]),
         key=f"{P}.layer",
         help="The default is the last convolution layer: the most abstract features that still "
         "know where things are. Earlier layers give sharper but less class-specific maps.",
@@ -187,7 +206,7 @@ with left:
     )
     about = cam.method_info(method)
     st.info(f"**{about.title}.** {about.explanation}\n\n*{about.reference}*")
-    alpha = st.slider("Overlay strength", 0.0, 1.0, 0.45, 0.05, key=f"{P}.alpha")
+    alpha = st.slider("Overlay strength", 0.0, 1.0, step=0.05, key=f"{P}.alpha")
     cmap = st.selectbox(
         "Colour map",
         list(COLORMAPS),
@@ -410,6 +429,15 @@ with tab_sanity:
                 ),
                 key=f"{P}.sanity_curve",
             )
+            flat = [lab for lab, s in zip(labels, test.stages, strict=True) if s.spearman is None]
+            if flat:
+                why = next((s.reason for s in test.stages if s.spearman is None and s.reason), None)
+                st.caption(
+                    f"✕ No correlation at {', '.join(flat)}: the map there is flat (every pixel "
+                    "the same), and a flat map ranks no pixel above another, so a rank "
+                    "correlation is undefined. It is drawn as a grey ✕ on the zero line. "
+                    + (f"Why it is flat: {why}" if why else "")
+                )
             final = rhos[-1]
             st.metric(
                 "Correlation with every layer scrambled",
@@ -444,16 +472,20 @@ with tab_faith:
         "pixels the map calls most important first and watches the class probability: if the "
         "map is right, it drops fast (small area under the curve). *Insertion* starts from a "
         "blurred image and puts the most important pixels back first: the probability should "
-        "rise fast (large area). The same done with **random maps** is the baseline to beat."
+        "rise fast (large area). The same done with **random maps** is the baseline to beat.\n\n"
+        "The blur here is strong (σ = 1/16 of the picture's side): the RISE paper's 5 pixels "
+        "on a 224-pixel photo leave a big, simple shape perfectly recognisable, so the "
+        "insertion curve would start at the final probability and stay flat, measuring nothing."
     )
-    key = ("faith", method, class_index, layer)
+    blur = max(info.input_shape[:2]) / 16
+    key = ("faith", method, class_index, layer, blur)
     if run_or_button("Measure faithfulness", f"{P}.run_faith", key):
 
         def faith() -> cam.Faithfulness:
             with progress_bar("Deleting and inserting pixels…") as tick:
                 return cam.deletion_insertion(
                     model, img, method=method, class_index=result.class_index, heatmap=heat,
-                    progress=tick,
+                    blur_sigma=blur, progress=tick,
                 )  # fmt: skip
 
         try:
@@ -488,6 +520,19 @@ with tab_faith:
                     title=name,
                 )
                 st.plotly_chart(fig, key=f"{P}.faith_{name.lower()}")
+            start, end = f.insertion[0], f.insertion[-1]
+            st.caption(
+                f"Insertion starts from the picture blurred by σ = {f.blur_sigma:.1f} px, where "
+                f"p({safe_text(explained, 40)}) is {start:.1%}; with every pixel back it is "
+                f"{end:.1%}."
+                + (
+                    " The network still recognises the blurred picture, so this insertion curve "
+                    "is nearly flat and says little: the class lives in the picture's coarse "
+                    "shape, which the blur keeps; deletion is the more telling curve here."
+                    if end - start < 0.1 * max(end, 1e-6)
+                    else ""
+                )
+            )
             download_array(
                 "Curves as CSV",
                 np.stack(

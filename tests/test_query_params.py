@@ -25,6 +25,9 @@ JUNK = st.one_of(
             "../../etc/passwd",
             "`",
             "**",
+            "dataset:shapes:17",
+            "dataset:shapes:99999999",
+            "dataset:../../x:1",
         ]
     ),
 )
@@ -32,7 +35,7 @@ JUNK = st.one_of(
 PAGES = {
     "kernels.py": ["sample", "kernel", "padding", "stride", "dilation"],
     "activations.py": ["model", "sample", "layer", "filter"],
-    "gradcam.py": ["model", "sample", "layer", "class", "method"],
+    "gradcam.py": ["model", "image", "seed", "sample", "layer", "class", "method", "cmap", "alpha"],
     "filters.py": ["model", "layer"],
     "neurons.py": ["model", "layer", "channel", "data"],
 }

@@ -33,6 +33,7 @@ __all__ = [
     "cached_model",
     "model_picker",
     "current_model",
+    "model_note",
     "register_session_model",
     "model_samples",
     "model_generator",
@@ -260,9 +261,31 @@ def current_model(*, picker: bool = True) -> tuple[str | keras.Model, models.Mod
     except (KeyError, ValueError) as err:
         st.error(str(err) if isinstance(err, ValueError) else f"Model {value!r} is not here.")
         st.stop()
-    if info.note:
-        st.sidebar.warning(info.note)
+    model_note(info)
     return chosen, info
+
+
+def model_note(info: models.ModelInfo) -> None:
+    """The chosen model's note, once, in the sidebar under the picker (pages do not repeat it).
+
+    An ImageNet model that fell back to random weights (offline) gets one short sentence; the
+    long story (the download error, where to put the file, `cnnviz.prefetch`) goes into a
+    "Details" expander, so it is there for the teacher but not a wall of text for the class.
+    """
+    if not info.note:
+        return
+    with st.sidebar:
+        if info.kind == "imagenet" and info.random_weights:
+            name = info.title.removeprefix("ImageNet: ")
+            st.warning(
+                f"**{name} has random weights here**: its ImageNet weights are not on "
+                "this computer and could not be downloaded, so its answers mean nothing."
+            )
+            with st.expander("Details", expanded=False):
+                # The exception text holds a URL and a path: literal, never Markdown.
+                st.code(info.note.removeprefix("random weights: "), language=None, wrap_lines=True)
+        else:
+            st.warning(info.note)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)

@@ -23,7 +23,7 @@ import streamlit as st
 
 from cnnviz.ui.widgets import md_code
 
-__all__ = ["Choice", "Int", "Text", "bind", "sync"]
+__all__ = ["Choice", "Int", "Float", "Text", "bind", "sync"]
 
 _MAX_LEN = 200
 
@@ -64,6 +64,30 @@ class Int:
 
 
 @dataclass(frozen=True)
+class Float:
+    """A number clamped to [lo, hi] (a slider's value, such as an overlay strength)."""
+
+    key: str
+    lo: float
+    hi: float
+
+    def parse(self, raw: str) -> tuple[object | None, str | None]:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError, OverflowError):
+            value = float("nan")
+        if value != value:  # NaN: float("nan") parses, but is no number to show
+            return None, f"{md_code(raw, 40)} is not a number; ignored"
+        clamped = min(max(value, self.lo), self.hi)
+        note = (
+            None
+            if clamped == value
+            else f"{value:g} is outside {self.lo:g}–{self.hi:g}; using {clamped:g}"
+        )
+        return clamped, note
+
+
+@dataclass(frozen=True)
 class Text:
     """Free text (e.g. a typed kernel), length-capped; validation happens where it is used."""
 
@@ -76,22 +100,26 @@ class Text:
         return raw, None
 
 
-Param = Choice | Int | Text
+Param = Choice | Int | Float | Text
 
 
-def bind(spec: dict[str, Param], *, prefix: str) -> None:
+def bind(spec: dict[str, Param], *, prefix: str) -> dict[str, object]:
     """Seed widget state from the URL (when it changed) and keep the URL in step with widgets.
 
     Args:
         spec: query-parameter name -> how to parse it and which widget key it sets.
         prefix: the page's key prefix; remembers which URL this page last applied.
+
+    Returns:
+        {widget key: value} of what this run took from the URL (empty when nothing new), so a
+        page can keep a linked value that a model switch in the same run would otherwise reset.
     """
     try:
         url = {k: st.query_params.get(k) for k in spec if k in st.query_params}
     except Exception:  # noqa: BLE001 - a malformed URL must never break the page
         url = {}
     seen_key = f"{prefix}._applied_url"
-    notes = []
+    notes, applied = [], {}
     if url and st.session_state.get(seen_key) != url:
         for name, raw in url.items():
             value, note = spec[name].parse(str(raw)[: _MAX_LEN * 10])
@@ -99,9 +127,11 @@ def bind(spec: dict[str, Param], *, prefix: str) -> None:
                 notes.append(f"`{name}`: {note}")
             if value is not None:
                 st.session_state[spec[name].key] = value
+                applied[spec[name].key] = value
         st.session_state[seen_key] = url
     if notes:
         st.info("Link settings adjusted: " + "; ".join(notes))
+    return applied
 
 
 def sync(spec: dict[str, Param], *, prefix: str) -> None:

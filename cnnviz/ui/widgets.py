@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
@@ -13,6 +14,11 @@ from cnnviz import figures, images
 
 __all__ = [
     "SOURCES",
+    "DATASET_LINK",
+    "SampleLinkError",
+    "SampleParam",
+    "dataset_link",
+    "take_dataset_link",
     "image_picker",
     "picture_source",
     "generated_picture",
@@ -41,6 +47,108 @@ _SOURCE_LABELS = {
     "camera": "Camera",
 }
 CANVAS_PX = 240  # fits the picker column of a 1440-pixel-wide window
+#: A link's `sample=dataset:KIND:INDEX` names one picture of the Neurons page's generated set
+#: (made by `cnnviz.ui.neurons_cache.sample_link`), so a point clicked on its map opens here.
+DATASET_LINK = "dataset:"
+_LINKED = "._linked"  # per picker: the dataset pictures links opened, offered as samples
+_LINKED_MAX = 4
+
+
+class SampleLinkError(ValueError):
+    """A link's `sample=dataset:...` value that names no picture."""
+
+
+def dataset_link(value: str) -> tuple[str, int]:
+    """Check a `dataset:KIND:INDEX` value; returns (kind, index).
+
+    The value comes from a URL, so it is untrusted: only the generated kinds and an index
+    inside the Neurons page's set (0 to its size - 1) are accepted.
+
+    Raises:
+        SampleLinkError: anything else, saying what was expected and what was received.
+    """
+    # Imported here: it imports Keras, and only a page opened by such a link needs it.
+    from cnnviz.ui import neurons_cache  # noqa: PLC0415
+
+    kinds = list(neurons_cache.BUILTIN_DATASETS)
+    parts = str(value).split(":")
+    if len(parts) != 3 or parts[0] != DATASET_LINK[:-1] or parts[1] not in kinds:
+        raise SampleLinkError(
+            f"Expected dataset:KIND:NUMBER with KIND one of {', '.join(kinds)}. "
+            f"Received {md_code(value, 40)}."
+        )
+    size = neurons_cache.dataset_size()
+    try:
+        index = int(parts[2])
+    except ValueError:
+        index = None
+    if index is None or not 0 <= index < size:
+        raise SampleLinkError(
+            f"Expected a picture number from 0 to {size - 1} of the generated {parts[1]}. "
+            f"Received {md_code(parts[2], 20)}."
+        )
+    return parts[1], index
+
+
+def _dataset_label(value: str) -> str:
+    # Only values take_dataset_link accepted get here: "dataset:KIND:INDEX".
+    _, kind, index = value.split(":")
+    return f"{kind} #{index} (from the Neurons map)"
+
+
+def _dataset_picture(value: str) -> np.ndarray:
+    """The picture a `dataset:` value names; `SampleLinkError` if it names none (any more)."""
+    from cnnviz.ui import neurons_cache  # noqa: PLC0415 - see dataset_link
+
+    dataset_link(value)
+    # The very picture the Neurons page's map showed: its generated set, shared and cached.
+    with st.spinner("Drawing the generated pictures of the Neurons page…"):
+        picture = neurons_cache.dataset_sample(value)
+    if picture is None:
+        raise SampleLinkError(f"{md_code(value, 40)} names no picture of the generated set.")
+    return np.asarray(picture)
+
+
+@dataclass(frozen=True)
+class SampleParam:
+    """A link's `sample=`: one of the shipped samples, or a `dataset:KIND:INDEX` picture.
+
+    For a page's `params.bind` spec: `{"sample": SampleParam("gradcam.sample")}`.
+    """
+
+    key: str
+
+    def parse(self, raw: str) -> tuple[object | None, str | None]:
+        if raw in images.sample_names():
+            return raw, None
+        if not raw.startswith(DATASET_LINK):
+            return None, f"unknown value {md_code(raw, 40)} ignored"
+        try:
+            dataset_link(raw)
+        except SampleLinkError as err:
+            return None, f"{err} Showing the usual picture instead"
+        return raw, None
+
+
+def take_dataset_link(prefix: str) -> str | None:
+    """A `dataset:` picture a link just put into this picker's sample, or None.
+
+    The picture is remembered as one of the picker's samples, and the picker is switched to
+    "Sample" so that it shows; returns the value only the first time (the run the link was
+    opened), so a page can switch its own controls to the picker once.
+    """
+    value = st.session_state.get(f"{prefix}.sample")
+    linked = st.session_state.setdefault(f"{prefix}{_LINKED}", [])
+    if not isinstance(value, str) or not value.startswith(DATASET_LINK) or value in linked:
+        return None
+    try:
+        dataset_link(value)
+    except SampleLinkError:
+        return None  # never from a link (SampleParam checks it); a stale value: ignore
+    linked.append(value)
+    del linked[:-_LINKED_MAX]
+    st.session_state[f"{prefix}.src"] = "sample"
+    return value
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -85,16 +193,21 @@ def image_picker(
     camera without a snapshot yet, shows what to do and stops the run (never a prediction of
     a blank picture).
     """
+    if share:
+        take_dataset_link(prefix)
     source = picture_source(prefix, sources, share=share)
     if source in ("generated", "draw", "camera"):
-        img, name = _own_picture(prefix, source, generate)
+        img, name = _own_picture(prefix, source, generate, share=share)
         img, note = images.downscale_for_display(img, max_side)
         if note:
             st.caption(f"ℹ️ {note}")
         return img, name
     extra = extra or {}
-    names = list(extra) + images.sample_names()
+    linked = list(st.session_state.get(f"{prefix}{_LINKED}", [])) if share else []
+    names = linked + list(extra) + images.sample_names()
     current = st.session_state.get(_SHARED_SAMPLE, default) if share else default
+    if share and st.session_state.get(f"{prefix}.sample") in linked:
+        current = st.session_state[f"{prefix}.sample"]
     if current not in names:
         current = default if default in names else names[0]
 
@@ -111,6 +224,7 @@ def image_picker(
                 f"{label}: sample",
                 names,
                 index=names.index(current),
+                format_func=lambda n: _dataset_label(n) if n in linked else n,
                 key=f"{prefix}.sample",
                 on_change=remember,
                 help="These images ship with the app (scikit-image's samples), so they work offline.",
@@ -136,6 +250,12 @@ def image_picker(
             st.error(
                 f"Could not use {md_code(upload.name)}: {err} Showing the sample image instead."
             )
+    if img is None and sample in linked:
+        try:
+            img, name = _dataset_picture(sample), _dataset_label(sample)
+        except SampleLinkError as err:
+            sample = name = default if default in names[len(linked) :] else names[len(linked)]
+            st.error(f"{err} Showing {md_code(sample)} instead.")
     if img is None:
         if sample in extra:
             img = np.asarray(extra[sample]())
@@ -186,10 +306,10 @@ def picture_source(prefix: str, sources: Sequence[str] = SOURCES, *, share: bool
 
 
 def _own_picture(
-    prefix: str, source: str, generate: Callable[[int], np.ndarray] | None
+    prefix: str, source: str, generate: Callable[[int], np.ndarray] | None, *, share: bool
 ) -> tuple[np.ndarray, str]:
     if source == "generated":
-        return generated_picture(prefix, generate)
+        return generated_picture(prefix, generate, share=share)
     img = drawn_picture(prefix) if source == "draw" else camera_picture(prefix)
     if img is None:
         st.info(
@@ -213,11 +333,19 @@ def _default_generator() -> Callable[[int], np.ndarray]:
 
 
 def generated_picture(
-    prefix: str, generate: Callable[[int], np.ndarray] | None = None
+    prefix: str, generate: Callable[[int], np.ndarray] | None = None, *, share: bool = True
 ) -> tuple[np.ndarray, str]:
-    """A new picture like the built-in models' training data, and a button for another one."""
+    """A new picture like the built-in models' training data, and a button for another one.
+
+    Which picture it is belongs to the shareable link (`gen=`, shared pickers only).
+    """
+    from cnnviz.ui import params  # noqa: PLC0415 - params imports this module
+
     fn = generate or _default_generator()
     key = f"{prefix}.gen_seed"
+    link = {"gen": params.Int(key, 0, 1_000_000)}
+    if share:
+        params.bind(link, prefix=f"{prefix}.gen")
     st.session_state.setdefault(key, 0)
 
     def another() -> None:
@@ -225,6 +353,8 @@ def generated_picture(
 
     st.button("New picture", key=f"{prefix}.gen_new", on_click=another, icon=":material/casino:")
     seed = int(st.session_state[key])
+    if share:
+        params.sync(link, prefix=f"{prefix}.gen")
     # Far from the seeds the models were trained on (their model cards list them).
     return np.asarray(fn(5_000_000 + seed), np.uint8), f"generated picture #{seed + 1}"
 
