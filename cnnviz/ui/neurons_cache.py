@@ -198,7 +198,8 @@ class FeatureMap:
 
 def _map_key(model: str | keras.Model, data: Dataset, method: str, layer: str | None) -> tuple:
     path = layer or neurons.penultimate_layer(model)
-    return path, diskcache.make_key("neurons.map/1", content_key(model), path, data.key, method, 0)
+    # Version 2: the features are embedded unscaled (no longer standardised).
+    return path, diskcache.make_key("neurons.map/2", content_key(model), path, data.key, method, 0)
 
 
 def feature_map_ready(
