@@ -305,7 +305,7 @@ with tab_map:
     fig = figures.embedding_figure(
         fmap.points,
         data.labels,
-        data.class_names,
+        [html.escape(n) for n in data.class_names],  # a zip's folder names: Plotly labels
         predicted=fmap.predicted if data.labels is not None else None,
         star=(float(star[0]), float(star[1])),
         star_label=f"your image ({html.escape(img_name[:40])})",  # a Plotly label: HTML-escaped
