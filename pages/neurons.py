@@ -331,12 +331,13 @@ with tab_map:
     if index is not None:
         col_a, col_b = st.columns([1, 3])
         col_a.image(grids.outlined(data.images[index], None, scale=3))
-        col_b.markdown(safe_text(captions[index]))
-        download_image(
-            "Picture as PNG", lambda: data.images[index], f"{kind}-{index}.png", key=f"{P}.dl_pick"
-        )
-        if link is not None:
-            col_b.markdown(f"[Open it on the Grad-CAM page]({link.format(index=index)})")
+        with col_b:
+            st.markdown(safe_text(captions[index]))
+            if link is not None:
+                st.markdown(f"[Open it on the Grad-CAM page]({link.format(index=index)})")
+            download_image(
+                "Picture as PNG", data.images[index], f"{kind}-{index}.png", key=f"{P}.dl_pick"
+            )
     else:
         st.caption(
             "Hover over a point to see its picture; click it to open it on the Grad-CAM page "
