@@ -423,8 +423,16 @@ def embed(feats: np.ndarray, method: str = "tsne", *, seed: int = 0) -> np.ndarr
         raise NeuronError(f"Expected method one of {', '.join(METHODS)}. Received {method!r}.")
     from sklearn.decomposition import PCA  # noqa: PLC0415 - only the map needs scikit-learn
 
-    # Centre and scale each feature, so a few loud units do not decide every distance.
-    x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
+    # The features as the network has them, not rescaled: the classifier is a linear function
+    # of exactly these values, so their distances are the ones it acts on. Rescaling each unit
+    # to unit variance gives quiet, near-dead units as much say as the loud ones the classifier
+    # weighs; whitening (every direction equal) is the extreme of that. Measured on the shapes
+    # model, 3 fresh sets of 400 pictures, the share of points whose 5 map neighbours all share
+    # its class (`python benchmarks/neurons.py --settings`): unscaled 0.883, standardised 0.878,
+    # PCA-whitened 0.49, cosine metric 0.875, perplexity 15 / 50: 0.887 / 0.868, 3,000
+    # iterations 0.885. What it misses is mostly the network's own errors: a misclassified
+    # picture sits among the class it was taken for; away from those the share is 0.97.
+    x = x - x.mean(axis=0)
     if method == "pca":
         pts = PCA(n_components=2, random_state=seed).fit_transform(x)
         return pts.astype(np.float32)
@@ -483,7 +491,7 @@ def place(new: np.ndarray, feats: np.ndarray, points: np.ndarray, *, k: int = 5)
     """Put new images on an existing map: (M, D) features -> (M, 2).
 
     t-SNE has no formula for a point it was not fitted on, so each new image goes to the mean
-    map position of its k nearest images in FEATURE space (Euclidean on the same standardised
+    map position of its k nearest images in FEATURE space (Euclidean on the same unscaled
     features `embed` uses): where the network would put it among the images it has seen.
     """
     f = np.asarray(feats, np.float64)
@@ -493,9 +501,7 @@ def place(new: np.ndarray, feats: np.ndarray, points: np.ndarray, *, k: int = 5)
             f"Expected new features with {f.shape[1]} values, for a map of {len(f)} points. "
             f"Received {q.shape} and a map of {len(points)}."
         )
-    mean, std = f.mean(axis=0), f.std(axis=0) + 1e-6
-    fz, qz = (f - mean) / std, (q - mean) / std
-    d = ((qz[:, None, :] - fz[None, :, :]) ** 2).sum(-1)
+    d = ((q[:, None, :] - f[None, :, :]) ** 2).sum(-1)
     nearest = np.argsort(d, axis=1)[:, : max(1, min(k, len(f)))]
     return np.asarray(points, np.float32)[nearest].mean(axis=1)
 

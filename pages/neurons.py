@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from cnnviz import featureviz, figures, grids, imageset, layers, models, neurons, weights
-from cnnviz.ui import featureviz_cache, neurons_cache, params
+from cnnviz.ui import featureviz_cache, mapview, neurons_cache, params
 from cnnviz.ui.models import current_model, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
@@ -305,35 +305,41 @@ with tab_map:
     fig = figures.embedding_figure(
         fmap.points,
         data.labels,
-        data.class_names,
+        [html.escape(n) for n in data.class_names],  # a zip's folder names: Plotly labels
         predicted=fmap.predicted if data.labels is not None else None,
         star=(float(star[0]), float(star[1])),
         star_label=f"your image ({html.escape(img_name[:40])})",  # a Plotly label: HTML-escaped
     )
-    event = st.plotly_chart(
-        fig, key=f"{P}.map", on_select="rerun", selection_mode="points", width="stretch"
+    names = data.class_names
+    captions = [
+        f"#{i}"
+        + (f" · a {names[data.labels[i]]}" if data.labels is not None else "")
+        + f" · the network says {neurons_cache.class_name(info, int(p))} ({c:.0%})"
+        for i, (p, c) in enumerate(zip(fmap.predicted, fmap.confidence, strict=True))
+    ]
+    # Only a built-in set can be named in a link (an uploaded zip lives in this session only).
+    link = (
+        neurons_cache.gradcam_link(model, kind)
+        if isinstance(model, str) and kind != "zip"
+        else None
+    )
+    index = mapview.feature_map_view(
+        fig, neurons_cache.thumbnails(data), captions, link=link, key=f"{P}.map"
     )
     if wrong is not None:
         st.caption(f"{wrong} of {len(data.images):,} pictures misclassified.")
-    points = (event or {}).get("selection", {}).get("points", []) if event else []
-    if points:
-        chosen = points[0].get("customdata") or [None]
-        index = int(chosen[0]) if chosen[0] is not None else None
-        if index is not None and 0 <= index < len(data.images):
-            col_a, col_b = st.columns([1, 3])
-            col_a.image(grids.outlined(data.images[index], None, scale=3))
-            said = neurons_cache.class_name(info, int(fmap.predicted[index]))
-            truth = (
-                f", a **{safe_text(data.class_names[data.labels[index]])}**"
-                if data.labels is not None
-                else ""
+    if index is not None:
+        col_a, col_b = st.columns([1, 3])
+        col_a.image(grids.outlined(data.images[index], None, scale=3))
+        with col_b:
+            st.markdown(safe_text(captions[index]))
+            if link is not None:
+                st.markdown(f"[Open it on the Grad-CAM page]({link.format(index=index)})")
+            download_image(
+                "Picture as PNG", data.images[index], f"{kind}-{index}.png", key=f"{P}.dl_pick"
             )
-            col_b.markdown(
-                f"Picture #{index}{truth}; the network says **{safe_text(said)}** "
-                f"({fmap.confidence[index]:.0%})."
-            )
-            if isinstance(model, str) and kind != "zip":
-                link = f"gradcam?model={model}&sample={neurons_cache.sample_link(kind, index)}"
-                col_b.markdown(f"[Open it on the Grad-CAM page]({link})")
     else:
-        st.caption("Click a point to see its picture.")
+        st.caption(
+            "Hover over a point to see its picture; click it to open it on the Grad-CAM page "
+            "(a new tab) and to see it here."
+        )

@@ -158,24 +158,50 @@ def shapes_map():
     return imgs, labels, pts
 
 
+def _nearest(points: np.ndarray, k: int = 5) -> np.ndarray:
+    d = ((points[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    return np.argsort(d, axis=1)[:, :k]
+
+
 def test_shapes_embedding_keeps_classes_apart(shapes_map):
     imgs, labels, pts = shapes_map
     assert pts.shape == (400, 2) and np.isfinite(pts).all()
     agreement = _knn_agreement(pts, labels)
     print(f"5-NN class agreement of the shapes t-SNE map: {agreement:.3f}")
-    # Today's level with the shapes model retrained on drawn shapes (issue 14): 0.882. The
-    # 64-D features themselves reach only 0.80-0.86 by this strict measure on the new, harder
-    # generator, so the 2-D map is near what they allow. Guard it here; issue 17's bar is below.
+    # Today's level (0.880 with the unscaled features; `benchmarks/neurons.py --settings` has
+    # the other settings). The 64-D features themselves reach 0.81 by this strict measure.
     assert agreement >= 0.85
     # And it is the network that separates them: the same map of raw pixels does far worse.
     raw = neurons.embed(imgs.reshape(len(imgs), -1).astype(np.float32), "pca")
     assert _knn_agreement(raw, labels) < 0.5
 
 
+def test_shapes_embedding_is_faithful_where_the_network_is_right(shapes_map):
+    # What issue 17's bar misses is the network's own errors, not the map: a misclassified
+    # picture lies among the class the network took it for, and spoils its neighbours' count.
+    # Away from those (no misclassified picture among a point and its 5 neighbours), the map
+    # keeps the classes apart almost everywhere.
+    imgs, labels, pts = shapes_map
+    wrong = models.predict("shapes", imgs).argmax(axis=1) != labels
+    nearest = _nearest(pts)
+    same = (labels[nearest] == labels[:, None]).all(axis=1)
+    clean = ~(wrong | wrong[nearest].any(axis=1))
+    print(f"misclassified {wrong.sum()}; all-5 agreement away from them {same[clean].mean():.3f}")
+    assert clean.sum() >= 300 and same[clean].mean() >= 0.95
+    # The usual 5-NN classifier reading (the majority of the 5 neighbours has the point's class).
+    votes = np.array(
+        [np.bincount(row, minlength=labels.max() + 1).argmax() for row in labels[nearest]]
+    )
+    assert (votes == labels).mean() >= 0.95
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 17's bar (all 5 neighbours agree in >= 90% of points) is 0.882 on the "
-    "retrained shapes model; open until the model's features separate the drawn styles better",
+    reason="issue 17's bar (all 5 neighbours agree in >= 90% of points) is 0.880 on the "
+    "retrained shapes model; no t-SNE setting reaches it (benchmarks/neurons.py --settings: "
+    "0.49-0.887 on 3 sets). The misses are the model's: with 2.5% of the pictures "
+    "misclassified, each spoils ~4 neighbours; away from them the map agrees at 0.97",
 )
 def test_shapes_embedding_meets_issue_17_bar(shapes_map):
     _, labels, pts = shapes_map

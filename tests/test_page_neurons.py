@@ -13,7 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cnnviz import activations, datasets, neurons
-from cnnviz.ui import neurons_cache
+from cnnviz.ui import mapview, neurons_cache
 
 PAGE = Path(__file__).resolve().parents[1] / "pages" / "neurons.py"
 P = "neurons"
@@ -38,6 +38,14 @@ def _app(model: str, **state) -> AppTest:
 def _ok(at: AppTest) -> None:
     assert not at.exception, at.exception[0].message if at.exception else ""
     assert not at.error, [e.value for e in at.error]
+
+
+def _map_args(at: AppTest) -> dict:
+    """The arguments the page gave the feature map component (`cnnviz.ui.mapview`)."""
+    (view,) = [
+        c for c in at.get("component_instance") if c.proto.component_name.endswith("mapview")
+    ]
+    return json.loads(view.proto.json_args)
 
 
 def _captions(at: AppTest, index: int) -> list[str]:
@@ -70,11 +78,17 @@ def test_page_with_each_builtin(model, kind):
     assert at.metric[0].value == f"{rate:.0%}"
     # The layer view shows every channel; the map has a point per image and a star.
     assert any(len(img.proto.imgs) == maps.shape[-1] for img in at.get("image"))
-    fig = json.loads(at.get("plotly_chart")[-1].proto.spec)
-    xs = sum(len(t["x"]) if isinstance(t["x"], list) else 0 for t in fig["data"])
+    args = _map_args(at)
+    fig = json.loads(args["figure"])
     names = [t.get("name", "") for t in fig["data"]]
     assert any(n.startswith("your image") for n in names)
-    assert xs >= 1
+    # Every picture is a point exactly once among the class traces, with its index as customdata.
+    shown = sorted(
+        int(c[0]) for t in fig["data"] if t.get("name") in data.class_names for c in t["customdata"]
+    )
+    assert shown == list(range(N))
+    assert args["count"] == N and len(args["captions"]) == N
+    assert args["link"] == f"gradcam?model={model}&sample=dataset:{kind}:{{index}}"
     # The URL carries the neuron.
     assert at.query_params["layer"] == [layer] or at.query_params["layer"] == layer
     assert str(at.query_params["channel"]).strip("[]'") == str(channel)
@@ -159,3 +173,27 @@ def test_dataset_sample_links_are_checked():
     np.testing.assert_array_equal(neurons_cache.dataset_sample(link), data.images[5])
     for bad in ("dataset:shapes:99999", "dataset:cifar:1", "dataset:shapes:x", "chelsea", "a:b"):
         assert neurons_cache.dataset_sample(bad) is None
+
+
+def test_map_hover_pictures_and_a_clicked_point():
+    # A click in the browser sets the component's value; here it is set as the browser would.
+    at = _app("shapes", **{f"{P}.show_map": True, f"{P}.map": {"index": 7, "click": 1}})
+    at.run()
+    _ok(at)
+    data = neurons_cache.builtin_dataset("shapes", N)
+    args = _map_args(at)
+    # The hover pictures: tile i of the sheet file beside the component's page is picture i.
+    sheet = Image.open(mapview._DIR / args["sheet"])
+    side, cols = args["thumb"], args["cols"]
+    row, col = divmod(7, cols)
+    tile = np.asarray(sheet.convert("RGB"))[
+        row * side : (row + 1) * side, col * side : (col + 1) * side
+    ]
+    want = np.asarray(Image.fromarray(data.images[7]).resize((side, side), Image.BOX))
+    assert np.abs(tile.astype(int) - want).mean() < 6  # JPEG, quality 85
+    name = data.class_names[data.labels[7]]
+    assert args["captions"][7].startswith(f"#7 · a {name}")
+    # The clicked picture is shown beside the map, with its Grad-CAM link.
+    links = [m.value for m in at.markdown if "Grad-CAM page" in m.value]
+    assert links == ["[Open it on the Grad-CAM page](gradcam?model=shapes&sample=dataset:shapes:7)"]
+    np.testing.assert_array_equal(neurons_cache.dataset_sample("dataset:shapes:7"), data.images[7])

@@ -22,12 +22,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import keras
 import numpy as np
 import streamlit as st
 
 from cnnviz import datasets, diskcache, imageset, models, neurons
+from cnnviz.ui import mapview
 from cnnviz.ui.cache import content_key
 from cnnviz.ui.slots import heavy_slot
 
@@ -44,7 +46,9 @@ __all__ = [
     "umap_available",
     "class_name",
     "sample_link",
+    "gradcam_link",
     "dataset_sample",
+    "thumbnails",
 ]
 
 #: The generated sets, with a seed neither built-in model trained, validated or was tested on.
@@ -194,7 +198,8 @@ class FeatureMap:
 
 def _map_key(model: str | keras.Model, data: Dataset, method: str, layer: str | None) -> tuple:
     path = layer or neurons.penultimate_layer(model)
-    return path, diskcache.make_key("neurons.map/1", content_key(model), path, data.key, method, 0)
+    # Version 2: the features are embedded unscaled (no longer standardised).
+    return path, diskcache.make_key("neurons.map/2", content_key(model), path, data.key, method, 0)
 
 
 def feature_map_ready(
@@ -232,6 +237,12 @@ def feature_map(
     )
 
 
+def thumbnails(data: Dataset) -> tuple[bytes, int, int]:
+    """The dataset's sprite sheet for the map's hover pictures (`mapview.thumbnail_sheet`), once."""
+    key = f"neurons.sheet/1:{data.key}"
+    return _remember(key) or _remember(key, mapview.thumbnail_sheet(data.images))
+
+
 def umap_available() -> bool:
     """Whether the optional umap-learn package is installed (the map then offers UMAP)."""
     import importlib.util  # noqa: PLC0415
@@ -248,6 +259,14 @@ def class_name(info: models.ModelInfo, index: int) -> str:
 def sample_link(kind: str, index: int) -> str:
     """The `sample=` value that names one picture of a generated set: "dataset:shapes:17"."""
     return f"dataset:{kind}:{int(index)}"
+
+
+def gradcam_link(model_name: str, kind: str) -> str:
+    """The Grad-CAM page's address for one picture of a generated set, with "{index}" to fill:
+    "gradcam?model=shapes&sample=dataset:shapes:{index}"."""
+    if kind not in BUILTIN_DATASETS:
+        raise ValueError(f"Expected a dataset in {', '.join(BUILTIN_DATASETS)}. Received {kind!r}.")
+    return f"gradcam?model={quote(str(model_name), safe='')}&sample=dataset:{kind}:{{index}}"
 
 
 def dataset_sample(value: str) -> np.ndarray | None:
