@@ -101,7 +101,8 @@ def _layout(title: str | None, height: int | None, **extra) -> dict:
     big = projector_mode()
     layout = dict(
         title=dict(text=title, font=dict(size=24 if big else 15)) if title else None,
-        margin=dict(l=8, r=8, t=48 if title else 8, b=8),
+        # Room for a large title above top-side tick labels (heat maps put them on top).
+        margin=dict(l=8, r=8, t=(64 if big else 48) if title else 8, b=8),
         font=dict(size=20 if big else 13),
         height=height,
     )

@@ -427,9 +427,13 @@ html { font-size: 20px !important; }
 }
 [data-testid^=stBaseButton] { min-width: min-content; }
 [data-testid=stFileUploaderDropzoneInstructions] * { white-space: normal !important; }
+/* A metric's value ("hexagon") is not cut with an ellipsis either. */
+[data-testid=stMetricValue], [data-testid=stMetricValue] * {
+  overflow: visible !important; text-overflow: clip !important;
+}
 /* A column is otherwise held at its share of the row; let one grow to fit its controls. */
 [data-testid=stColumn]:has([data-testid=stSelectbox], [data-testid=stButton],
-  [data-testid=stDownloadButton], [data-testid=stFormSubmitButton]) {
+  [data-testid=stDownloadButton], [data-testid=stFormSubmitButton], [data-testid=stMetric]) {
   min-width: min-content !important;
 }
 /* Chromium does not let an open expander's content count towards the width of what holds it;

@@ -3,7 +3,7 @@
 Each page is opened once at 1440×1000, measured, switched to projector mode (the same browser
 session, so the only difference is the switch) and measured again: the title's text is larger
 and still the largest text on the page, the main picture or chart is at least as wide, and no
-select box or button has a label wider than its box. Screenshots of both states go to
+select box, button or metric has a label wider than its box. Screenshots of both states go to
 test-output/screenshots/projector-*.png.
 """
 
@@ -34,7 +34,11 @@ _MEASURE = """() => {
   const main = document.querySelector('[data-testid=stMain]');
   const size = e => parseFloat(getComputedStyle(e).fontSize);
   const ownText = e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
-  const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  // On screen, or reached by scrolling; not in a closed expander or a hidden tab.
+  const shown = e => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && e.checkVisibility({contentVisibilityAuto: true});
+  };
   const h1 = main.querySelector('h1');
   // The title's own text (Streamlit puts it in a span inside the h1).
   const titleText = h1 && [h1, ...h1.querySelectorAll('*')].find(e => ownText(e) && shown(e));
@@ -50,7 +54,8 @@ _MEASURE = """() => {
   // A label is cut when any box inside the widget is narrower than what it holds.
   const cut = [];
   for (const w of document.querySelectorAll(
-    '[data-testid=stSelectbox], [data-testid=stMultiSelect], [data-testid^=stBaseButton]'
+    '[data-testid=stSelectbox], [data-testid=stMultiSelect], [data-testid^=stBaseButton], ' +
+    '[data-testid=stMetricValue]'
   )) {
     if (!shown(w)) continue;
     for (const e of [w, ...w.querySelectorAll('*')]) {
