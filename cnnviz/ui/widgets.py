@@ -532,6 +532,48 @@ def array_to_csv(a: np.ndarray) -> str:
     return buf.getvalue()
 
 
+# Projector mode scales the whole page rather than restyling pieces of it: Streamlit sizes its
+# text, headings, metrics, widgets and spacing in rem, so a larger root font keeps every ratio
+# (the title stays the largest text). What a larger font would otherwise cut or shrink is then
+# given room: the page's side padding shrinks so that pictures and charts keep (at least) their
+# width, the sidebar widens for the model picker where there is one, and a select box or button
+# grows to fit its label. The column holding it may then grow past its share of the row;
+# Streamlit's rows wrap, so a neighbour moves to the next line rather than a label being cut.
+PROJECTOR_CSS = """<style>
+html { font-size: 20px !important; }
+[data-testid=stMainBlockContainer] {
+  padding-left: 1.5rem !important; padding-right: 1.5rem !important;
+}
+/* The gaps between columns stay 16 px, so that columns keep their width. */
+[data-testid=stHorizontalBlock] { column-gap: 0.8rem !important; }
+/* Room for the model picker's longest built-in name, on the pages that have it. */
+[data-testid=stSidebar]:has(.st-key-model-picker) { min-width: 19.5rem !important; }
+/* A select box shows its value in an input field, which cannot wrap: it widens to its text. */
+[data-testid=stSelectbox] input { field-sizing: content; min-width: max-content !important; }
+/* Button labels wrap between words, never inside one; the button is as wide as its widest word. */
+[data-testid^=stBaseButton] [data-testid=stMarkdownContainer] {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: normal !important; word-break: keep-all !important;
+}
+[data-testid^=stBaseButton] { min-width: min-content; }
+[data-testid=stFileUploaderDropzoneInstructions] * { white-space: normal !important; }
+/* A metric's value ("hexagon") is not cut with an ellipsis either. */
+[data-testid=stMetricValue], [data-testid=stMetricValue] * {
+  overflow: visible !important; text-overflow: clip !important;
+}
+/* A column is otherwise held at its share of the row; let one grow to fit its controls. */
+[data-testid=stColumn]:has([data-testid=stSelectbox], [data-testid=stButton],
+  [data-testid=stDownloadButton], [data-testid=stFormSubmitButton], [data-testid=stMetric]) {
+  min-width: min-content !important;
+}
+/* Chromium does not let an open expander's content count towards the width of what holds it;
+   this makes a wide control inside an expander widen the column too. */
+[data-testid=stExpander] details[open]::details-content {
+  content-visibility: visible !important; contain: none !important;
+}
+</style>"""
+
+
 def projector_toggle() -> bool:
     """Sidebar toggle for large type in the app and thicker lines in figures."""
     on = st.sidebar.toggle(
@@ -541,8 +583,6 @@ def projector_toggle() -> bool:
     )
     figures.set_projector_mode(on)
     if on:
-        st.markdown(
-            "<style>html, body, [class*='st-'] {font-size: 1.25rem;} h1 {font-size: 3rem;}</style>",
-            unsafe_allow_html=True,
-        )
+        # Style-only st.html goes to Streamlit's event container: it takes no room on the page.
+        st.html(PROJECTOR_CSS)
     return on
