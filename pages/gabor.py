@@ -14,13 +14,15 @@ from cnnviz.ui.widgets import download_array, download_image, image_picker, safe
 use_app_router()
 
 P = "gabor"
-# The seed's ipywidgets sliders (frequency 0.01–1, θ 0–3.14, σ 0–5) start at their midpoints
-# snapped to the step: frequency 0.46, θ 1.5, σ 2.5.
+# The seed's ipywidgets sliders (frequency 0.01–1, θ 0–3.14, σ 0–5) started at their midpoints
+# (frequency 0.46, θ 1.5, σ 2.5). At 0.46 cycles/px a stripe pair is two pixels wide, so the
+# kernel looks like a checkered blob; 0.12 (a pair every 8 px) inside a σ = 4 window shows a
+# class about three clear stripes.
 SINGLE = {
-    "frequency": 0.46,
+    "frequency": 0.12,
     "theta": 1.5,
     "width_by": "sigma",
-    "sigma": 2.5,
+    "sigma": 4.0,
     "bandwidth": 1.0,
     "offset": 0.0,
     "n_stds": 3.0,
@@ -429,45 +431,45 @@ def a_bank(x: np.ndarray) -> None:
         f"({x.shape[0]}×{x.shape[1]}). Each row is one frequency, each column one angle "
         "(titles: frequency · θ)."
     )
-    g1, g2 = st.columns(2)
-    with g1:
-        # One row per frequency, one column per angle: the layout is the lesson, so fixed.
-        map_grid(
-            k_real,
-            titles,
-            cols=nt,
-            max_side=80,
-            cell_px=80,
-            title="Kernels (real part)",
-            key=f"{P}.fig_bank_k",
-            label="Kernel bank PNG",
-            file_name="gabor_bank_kernels.png",
-            download_key=f"{P}.dl_bank_k",
-        )
-        st.caption(
-            f"Each kernel at its own size and on its own colour scale. Sizes at θ = 0: {sizes}. "
-            "Lower frequencies need wider windows, so their weights are smaller."
-        )
-    with g2:
-        map_grid(
-            mags,
-            titles,
-            shared_scale=shared,
-            cols=nt,
-            max_side=64,
-            cell_px=80,
-            title="Response magnitudes",
-            key=f"{P}.fig_bank_r",
-            label="Magnitudes PNG",
-            file_name="gabor_bank_magnitudes.png",
-            download_key=f"{P}.dl_bank_r",
-        )
-        download_array(
-            "Responses NPY (F, T, H, W), complex",
-            res["responses"],
-            "gabor_bank_responses.npy",
-            key=f"{P}.dl_bank_npy",
-        )
+    # One grid above the other, each the page's whole width: at 8 angles a tile is ~120 px.
+    # One row per frequency, one column per angle: the layout is the lesson, so the kernels'
+    # grid is fixed; the responses may be shown fewer (larger) to a row.
+    map_grid(
+        k_real,
+        titles,
+        cols=nt,
+        max_side=96,
+        cell_px=120,
+        title="Kernels (real part)",
+        key=f"{P}.fig_bank_k",
+        label="Kernel bank PNG",
+        file_name="gabor_bank_kernels.png",
+        download_key=f"{P}.dl_bank_k",
+    )
+    st.caption(
+        f"Each kernel at its own size and on its own colour scale. Sizes at θ = 0: {sizes}. "
+        "Lower frequencies need wider windows, so their weights are smaller."
+    )
+    map_grid(
+        mags,
+        titles,
+        shared_scale=shared,
+        cols=nt,
+        choose_cols=True,
+        max_side=128,
+        cell_px=120,
+        title="Response magnitudes",
+        key=f"{P}.fig_bank_r",
+        label="Magnitudes PNG",
+        file_name="gabor_bank_magnitudes.png",
+        download_key=f"{P}.dl_bank_r",
+    )
+    download_array(
+        "Responses NPY (F, T, H, W), complex",
+        res["responses"],
+        "gabor_bank_responses.npy",
+        key=f"{P}.dl_bank_npy",
+    )
     e1, e2 = st.columns(2)
     with e1:
         st.plotly_chart(
