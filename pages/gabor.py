@@ -223,6 +223,11 @@ def one_filter(x: np.ndarray) -> None:
         with st.expander("Padding and stride", expanded=False):
             padding, mode, stride = padding_controls()
         show_3d = st.toggle("Show the kernel as a 3-D surface", key=f"{P}.surface")
+        large = st.toggle(
+            "Larger responses (one per row)",
+            key=f"{P}.large",
+            help="For a projector: each response map takes the whole width.",
+        )
     p = single_params()
     try:
         kernel = gabor.gabor_kernel(**p)
@@ -278,7 +283,9 @@ def one_filter(x: np.ndarray) -> None:
                 figures.surface(kernel.imag, "Imaginary part as a surface"), key=f"{P}.fig_sim"
             )
         mag = np.abs(resp)
-        r1, r2 = st.columns(2)
+        # Side by side, or (for a projector) one under the other at the column's full width.
+        r1, r2 = (st.container(), st.container()) if large else st.columns(2)
+        resp_h = 720 if large else 440
         for col, z, label, slug in (
             (r1, resp.real, "Response, real part", "real"),
             (r2, resp.imag, "Response, imaginary part", "imag"),
@@ -286,7 +293,7 @@ def one_filter(x: np.ndarray) -> None:
             with col:
                 b = clipped(z)
                 st.plotly_chart(
-                    figures.heatmap(z, title=label, zmid=0.0, zmin=-b, zmax=b, height=440),
+                    figures.heatmap(z, title=label, zmid=0.0, zmin=-b, zmax=b, height=resp_h),
                     key=f"{P}.fig_{slug}",
                 )
                 download_image(
@@ -295,11 +302,11 @@ def one_filter(x: np.ndarray) -> None:
                     f"gabor_response_{slug}.png",
                     key=f"{P}.dl_{slug}",
                 )
-        r3, r4 = st.columns(2)
+        r3, r4 = (st.container(), st.container()) if large else st.columns(2)
         with r3:
             st.plotly_chart(
                 figures.heatmap(
-                    mag, title="Response magnitude", zmin=0.0, zmax=clipped(mag), height=440
+                    mag, title="Response magnitude", zmin=0.0, zmax=clipped(mag), height=resp_h
                 ),
                 key=f"{P}.fig_mag",
             )
@@ -392,7 +399,7 @@ def bank_params() -> tuple[tuple[float, ...], int, float | None, float]:
 
 
 def a_bank(x: np.ndarray) -> None:
-    controls, more = st.columns([4.4, 1], gap="large")
+    controls, more = st.columns([4, 1.4], gap="large")
     with controls:
         freqs, n_thetas, sigma, bw = bank_params()
     with more:
@@ -403,7 +410,7 @@ def a_bank(x: np.ndarray) -> None:
             key=f"{P}.bank_mode",
         )
         shared = st.toggle(
-            "One colour scale for all responses",
+            "Shared colour scale",
             value=True,
             key=f"{P}.shared",
             help="On: compare strengths across filters. Off: see each filter's "
@@ -562,7 +569,7 @@ def on_a_dataset() -> None:
             cols=8,
             choose_cols=True,
             colorscale="Gray",
-            cell_px=70,
+            cell_px=90,
             title="The images",
             key=f"{P}.fig_ds_in",
             label="Images PNG",
@@ -579,7 +586,7 @@ def on_a_dataset() -> None:
             cols=8,
             tiles=cols,
             shared_scale=True,
-            cell_px=70,
+            cell_px=90,
             title=title,
             key=f"{P}.fig_ds_out",
             label="Responses PNG",
@@ -600,7 +607,7 @@ def on_a_dataset() -> None:
                 titles,
                 cols=nt,
                 shared_scale=True,
-                cell_px=70,
+                cell_px=90,
                 title=f"Image #{i} ({labels[i]}) through every filter",
                 key=f"{P}.fig_ds_bank",
                 label="This grid PNG",
