@@ -217,12 +217,17 @@ def what_to_look_for() -> str:
         if info.class_names and not info.random_weights
         else f"{safe_text(info.name)} has random weights: nothing was learnt, so expect noise"
     )
-    parts = (
-        "in ImageNet photos, e.g. a cat's eyes and ears (seed 003)"
-        if info.kind == "imagenet" and not info.random_weights
-        else "of what it was trained on: for shapes, sides, corners and curves of an outline; "
-        "for digits, pieces of strokes"
-    )
+    if info.random_weights:
+        parts = "only by chance"
+    elif info.kind == "imagenet":
+        parts = "in photos, such as an animal's eyes and ears (seed 003's cat)"
+    else:
+        parts = {
+            "shapes": "of an outline: look for maps that light up only along straight sides, "
+            "only at corners, or only on curves",
+            "digits": "of pen strokes: look for maps that light up on loops, on bars, or at "
+            "the ends of strokes",
+        }.get(info.name, "of what it was trained on")
     return f"""
 - **The first layer ({safe_text(first_c)}, {h1}×{w1}, {c1} maps) detects edges.** Each map is
   the picture filtered by one learned kernel: it lights up along edges of one direction or
