@@ -344,16 +344,8 @@ def test_random_name_clones_the_shared_model():
 
 
 @pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No network (DNS and connect raise) and an empty Keras cache; records socket timeouts."""
-    seen = []
-
-    def no_network(*args, **kwargs):
-        seen.append(socket.getdefaulttimeout())
-        raise socket.gaierror(-3, "mocked: no network")
-
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    monkeypatch.setattr(socket, "create_connection", no_network)
+def offline(no_network, monkeypatch, tmp_path):
+    """No network (see conftest's no_network) and an empty Keras cache."""
     import keras.src.backend.config as keras_config
 
     monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path))
@@ -363,7 +355,7 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setattr(loading, "_status", {})
     monkeypatch.setattr(applications, "_class_index", None)
     monkeypatch.setattr(applications, "_class_index_failed_at", None)
-    return seen, tmp_path
+    return no_network, tmp_path
 
 
 def test_imagenet_offline_gives_a_clear_message(offline):

@@ -15,18 +15,10 @@ MOBILENET = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
 
 
 @pytest.fixture
-def offline(monkeypatch, tmp_path):
-    """No network (DNS and connect raise, recording the socket timeout) and an empty folder."""
-    seen = []
-
-    def no_network(*args, **kwargs):
-        seen.append(socket.getdefaulttimeout())
-        raise socket.gaierror(-3, "mocked: no network")
-
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    monkeypatch.setattr(socket, "create_connection", no_network)
+def offline(no_network, monkeypatch, tmp_path):
+    """No network (see conftest's no_network) and an empty weights folder."""
     monkeypatch.setenv("CNNVIZ_WEIGHTS_DIR", str(tmp_path))
-    return seen, tmp_path
+    return no_network, tmp_path
 
 
 def test_lists_every_imagenet_model_and_the_class_index_as_missing(offline, capsys):
