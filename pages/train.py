@@ -303,23 +303,23 @@ def live_panel(job: training.TrainingJob) -> None:
         )
     elif snap.status == "running":
         st.progress(snap.fraction, text=training.progress_text(snap, job.settings.epochs))
-    if snap.batches:
-        st.plotly_chart(
-            training.curves_figure(
-                snap.history,
-                batches=snap.batches,
-                steps_per_epoch=snap.steps_per_epoch,
-                smooth=SMOOTH,
-            ),
-            key=f"{P}.live_curves",
-        )
-        st.caption(
-            "Faint: each batch's own loss and accuracy; bold: their running average "
-            f"(factor {SMOOTH}). Validation (dashed) is measured at the end of each epoch, "
-            "where the dotted lines are."
-        )
-    elif snap.status == "running":
-        st.caption("The curves appear after the first batch.")
+    # Drawn from the start (empty axes while TensorFlow compiles), then one point per batch.
+    st.plotly_chart(
+        training.curves_figure(
+            snap.history,
+            batches=snap.batches,
+            steps_per_epoch=snap.steps_per_epoch,
+            smooth=SMOOTH,
+        ),
+        key=f"{P}.live_curves",
+    )
+    st.caption(
+        "Faint: each batch's own loss and accuracy; bold: their running average "
+        f"(factor {SMOOTH}). Validation (dashed) is measured at the end of each epoch, "
+        "where the dotted lines are."
+        if snap.batches
+        else "The curves grow from the first batch on."
+    )
     if snap.finished and not job.finalised:
         st.rerun()  # the whole page: record the run and show the results
 

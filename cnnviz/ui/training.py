@@ -500,7 +500,9 @@ def curves_figure(
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.1)
     width = 4 if figures.projector_mode() else 2
     n_epochs = len(history.get("loss", []))
-    per_batch = bool(batches and batches.get("loss"))
+    # Per batch whenever batches are given, even none yet: the empty axes are drawn from the
+    # start of a run, so the browser has the chart ready before the first batch arrives.
+    per_batch = batches is not None
     spe = max(1, int(steps_per_epoch))
     for col, metric in ((1, "loss"), (2, "accuracy")):
         for prefix, label, colour, dash in (
@@ -549,7 +551,7 @@ def curves_figure(
     done = max(n_epochs, len(batches.get("loss", [])) // spe if per_batch else 0)
     for e in range(1, done + 1):
         fig.add_vline(x=e, line=dict(color="#999", width=1, dash="dot"), row="all", col="all")
-    span = len(batches["loss"]) / spe if per_batch else n_epochs
+    span = len(batches.get("loss", [])) / spe if per_batch else n_epochs
     fig.update_xaxes(
         title_text="epoch",
         dtick=1 if span <= 15 else None,
