@@ -419,12 +419,14 @@ def faithfulness_curve(
 # --------------------------------------------------------------------------------------------
 # Architecture: the shape flow
 # --------------------------------------------------------------------------------------------
-def shape_flow(steps: list[tuple[str, tuple, str]], *, height: int = 420) -> go.Figure:
+def shape_flow(steps: list[tuple[str, tuple, str]], *, height: int = 480) -> go.Figure:
     """One box per layer output: height ∝ image side, width ∝ log(channels); vectors as thin
     bars. `steps` holds (layer name, output shape without the batch axis, shape as text)."""
     sides = [s[0] for _, s, _ in steps if len(s) == 3 and s[0]] or [1]
     chans = [s[-1] for _, s, _ in steps if s and s[-1]] or [1]
     top_side, top_chan = max(sides), max(max(chans), 2)
+    # Readable from the back row: large while few boxes share the width.
+    label_size = (20 if projector_mode() else 15) if len(steps) <= 16 else 12
     fig = go.Figure()
     for i, (name, shape, text) in enumerate(steps):
         if len(shape) == 3 and shape[0]:
@@ -449,12 +451,20 @@ def shape_flow(steps: list[tuple[str, tuple, str]], *, height: int = 420) -> go.
                 showlegend=False,
             )
         )
-        fig.add_annotation(x=i, y=h / 2 + 0.05, text=text, showarrow=False,
-                           textangle=-45, yanchor="bottom", font=dict(size=11))  # fmt: skip
+        # The shape over the box, one number per line ("64×64" over "×16"), so the labels
+        # stay level and large even with a box every 70 pixels.
+        label = text.replace("×", "<br>×", 2).replace("<br>×", "×", 1) if "×" in text else text
+        fig.add_annotation(x=i, y=h / 2 + 0.04, text=label, showarrow=False,
+                           yanchor="bottom", font=dict(size=label_size))  # fmt: skip
+    # Level layer names while they fit (about 16 boxes on a wide page), slanted beyond.
     fig.update_xaxes(
-        tickvals=list(range(len(steps))), ticktext=[n for n, _, _ in steps], tickangle=-60
+        tickvals=list(range(len(steps))),
+        ticktext=[n for n, _, _ in steps],
+        tickangle=0 if len(steps) <= 16 else -45,
+        tickfont=dict(size=label_size),
+        range=[-0.6, len(steps) - 0.4],
     )
-    fig.update_yaxes(visible=False, range=[-0.6, 1.0])
+    fig.update_yaxes(visible=False, range=[-0.6, 1.15])
     return style(fig, height=height)
 
 

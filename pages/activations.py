@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from cnnviz import activations, grids, images, layers, models
+from cnnviz import activations, figures, grids, images, layers, models
 from cnnviz.ui import cache, params
 from cnnviz.ui.honesty import familiarity_note
 from cnnviz.ui.mapgrid import map_grid
@@ -159,6 +159,91 @@ def stem(path: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in path)
 
 
+# One colour map in every view, grid, large map and overlay: white is 0, red positive, blue
+# negative (batch norm makes values negative; a ReLU never does).
+CMAP = figures.DIVERGING
+
+
+def limits(maps: list[np.ndarray], shared: bool) -> list[tuple[float, float]]:
+    """Colour limits symmetric around 0, one pair per map (white is always exactly 0).
+
+    A flat map (the same value everywhere) gets the limits of all the maps together, so its
+    colour shows its value honestly: an all-zero map is white, not the darkest colour of a
+    range stretched around nothing.
+    """
+    tops = [float(np.abs(m).max()) for m in maps]
+    every = max(tops, default=0.0) or 1.0
+    if shared:
+        return [(-every, every)] * len(maps)
+    return [
+        (-every, every) if float(m.max()) == float(m.min()) or t == 0.0 else (-t, t)
+        for m, t in zip(maps, tops, strict=True)
+    ]
+
+
+def flat_title(i: int, a: np.ndarray, empty: bool) -> str:
+    """ "#3", "#3 ∅" (all zero) or "#3 ∅=-0.16" (flat at a constant that is not 0)."""
+    if not empty:
+        return f"#{i}"
+    v = float(a.flat[0])
+    return f"#{i} ∅" if v == 0.0 else f"#{i} ∅={v:.2g}"
+
+
+def flat_note(act: np.ndarray, empty: np.ndarray) -> str:
+    """Why a flat map has a colour: a sentence when some flat maps are not zero, else ""."""
+    nonzero = [c for c in np.flatnonzero(empty) if float(act[..., c].flat[0]) != 0.0]
+    if not nonzero:
+        return ""
+    c = nonzero[0]
+    return (
+        f" {len(nonzero)} flat maps are not 0 (#{c} is {float(act[..., c].flat[0]):.3g} "
+        "everywhere): a batch normalisation before this layer maps the 0 of an empty map to "
+        "one constant (its learned offset β − γ·μ/σ), and pooling keeps it. The filter still "
+        "found nothing; the colour shows that constant on this layer's scale."
+    )
+
+
+def what_to_look_for() -> str:
+    """The layer view's notes, about the model shown (not about the seed's cat)."""
+    conv_order = [p for p in paths if p in convs]
+    first_c, last_c = (conv_order[0], conv_order[-1]) if conv_order else (paths[0], paths[-1])
+    (h1, w1, c1), (h2, w2, c2) = result.maps[first_c].shape, result.maps[last_c].shape
+    n_empty = int(activations.empty_channels(result.maps[first_c]).sum())
+    classes = ", ".join(safe_text(c, 20) for c in info.class_names[:6])
+    more = "…" if len(info.class_names) > 6 else ""
+    trained = (
+        f"{safe_text(info.name)} was trained to tell {len(info.class_names)} classes apart "
+        f"({classes}{more})"
+        if info.class_names and not info.random_weights
+        else f"{safe_text(info.name)} has random weights: nothing was learnt, so expect noise"
+    )
+    if info.random_weights:
+        parts = "only by chance"
+    elif info.kind == "imagenet":
+        parts = "in photos, such as an animal's eyes and ears (seed 003's cat)"
+    else:
+        parts = {
+            "shapes": "of an outline: look for maps that light up only along straight sides, "
+            "only at corners, or only on curves",
+            "digits": "of pen strokes: look for maps that light up on loops, on bars, or at "
+            "the ends of strokes",
+        }.get(info.name, "of what it was trained on")
+    return f"""
+- **The first layer ({safe_text(first_c)}, {h1}×{w1}, {c1} maps) detects edges.** Each map is
+  the picture filtered by one learned kernel: it lights up along edges of one direction or
+  one kind of brightness change, like the Sobel and Gabor kernels of the *Kernels* lesson.
+  For this picture {n_empty} of its {c1} maps are empty (∅).
+- **Deeper layers ({safe_text(last_c)}: {h2}×{w2}, {c2} maps) respond to larger patterns**
+  {parts}. {trained}. Their maps are smaller and there are more of them: the network trades
+  resolution for more kinds of features. Compare two pictures in *Two images, one layer*.
+- **Empty maps (∅)** are not broken: the picture simply lacks what that filter looks for.
+  Try another picture and they may light up.
+- **Sparsity.** After a ReLU most numbers are exactly zero (white here; seed 001: "hidden
+  layers see a high level of sparsity"). The *shared* colour scale shows how few channels
+  respond strongly.
+"""
+
+
 # --------------------------------------------------------------------------------------------
 # Layer view: every channel of one layer, then one channel large.
 # --------------------------------------------------------------------------------------------
@@ -194,11 +279,13 @@ if view == "layer":
         idx = range(first, stop)
         maps = np.moveaxis(act[..., first:stop], -1, 0)
         empty = stats["empty"][first:stop]
+        layer_limits = limits(list(np.moveaxis(act, -1, 0)), shared)
         map_grid(
             maps,
-            [f"#{i}{' ∅' if stats['empty'][i] else ''}" for i in idx],
+            [flat_title(i, act[..., i], stats["empty"][i]) for i in idx],
             choose_cols=True,
-            shared_scale=shared,
+            zlimits=layer_limits[first:stop],
+            colorscale=CMAP,
             marked=empty,
             highlight=channel - first if first <= channel < stop else None,
             key=f"{P}.grid",
@@ -210,7 +297,8 @@ if view == "layer":
         st.caption(
             f"{n_ch} channels of {h}×{w}. **{n_empty} empty** for this image (∅, red dotted "
             f"outline: the map is flat, the filter found nothing). On average "
-            f"{stats['sparsity'].mean():.0%} of the values are exactly zero."
+            f"{stats['sparsity'].mean():.0%} of the values are exactly zero. White is 0, red "
+            "positive, blue negative; hover for the numbers." + flat_note(act, stats["empty"])
         )
         d2, d3 = st.columns(2)
         with d2:
@@ -234,19 +322,29 @@ if view == "layer":
         )
         big_l, big_r = st.columns(2)
         with big_l:
+            one_limits = [layer_limits[channel]]
             st.plotly_chart(
-                grids.channel_grid([one], [f"{h}×{w} map"], max_side=512, cell_px=320),
+                grids.channel_grid(
+                    [one],
+                    [f"{h}×{w} map"],
+                    max_side=512,
+                    cell_px=320,
+                    zlimits=one_limits,
+                    colorscale=CMAP,
+                ),
                 key=f"{P}.channel_fig",
             )
             download_image(
                 "Map as PNG",
-                lambda: grids.tile_maps([one], 1),
+                lambda: grids.tile_maps([one], 1, zlimits=one_limits, colorscale=CMAP),
                 f"{stem(layer)}_channel{channel}.png",
                 key=f"{P}.dl_channel",
             )
         with big_r:
             base = images.resize(img, tuple(input_hw))
-            over = images.overlay(base, images.normalize(one))
+            # The same colours as the map: 0.5 (white) is 0 on the map's symmetric scale.
+            bound = one_limits[0][1]
+            over = images.overlay(base, 0.5 + 0.5 * one / bound, cmap=CMAP)
             st.image(
                 over,
                 caption=f"over the input, at the input's size {input_hw[1]}×{input_hw[0]}",
@@ -260,19 +358,7 @@ if view == "layer":
             )
 
         with st.expander("What to look for", expanded=True):
-            st.markdown(
-                """
-- **First layers are edge detectors.** Each map lights up along edges of one direction or
-  colour, like the Sobel and Gabor kernels of the *Kernels* lesson, but learned from data.
-- **Deeper layers respond to parts** (in seed 003's cat: eyes, ears) and then to **abstract
-  patterns** that no longer look like the image. Their maps are smaller, and there are more
-  of them: the network trades resolution for more kinds of features.
-- **Empty maps (∅)** are not broken: the image simply lacks what that filter looks for
-  (in the seed, maybe a dog-specific feature). Try another image and they may light up.
-- **Sparsity.** After a ReLU most numbers are exactly zero (seed 001: "hidden layers see a
-  high level of sparsity"). The *shared* colour scale shows how few channels respond strongly.
-"""
-            )
+            st.markdown(what_to_look_for())
 
 # --------------------------------------------------------------------------------------------
 # Hierarchy view: the first channels of every layer, top to bottom.
@@ -291,20 +377,26 @@ elif view == "hierarchy":
         rows = [p for p in paths if not conv_only or p in convs] or paths
         # Every row has the same number of cells, so a narrow layer limits them all.
         k = min(per_layer, min(result.maps[p].shape[-1] for p in rows))
-        cells, titles, flags = [], [], []
+        cells, titles, flags, cell_limits = [], [], [], []
         for p in rows:
             a = result.maps[p]
             empty = activations.empty_channels(a)
+            # Each layer on its own scale (its values differ by orders of magnitude).
+            row_limits = limits([a[..., c] for c in range(k)], False)
             for c in range(k):
                 cells.append(a[..., c])
-                titles.append(f"{p.rsplit('/', 1)[-1]} #{c}" if c == 0 else f"#{c}")
+                name = flat_title(c, a[..., c], bool(empty[c]))
+                titles.append(f"{p.rsplit('/', 1)[-1]} {name}" if c == 0 else name)
                 flags.append(bool(empty[c]))
+                cell_limits.append(row_limits[c])
         # One row per layer: the layout is the lesson, so the tiles per row are fixed.
         map_grid(
             cells,
             titles,
             cols=k,
             marked=flags,
+            zlimits=cell_limits,
+            colorscale=CMAP,
             max_side=40,
             cell_px=90,
             key=f"{P}.hierarchy",
@@ -316,7 +408,10 @@ elif view == "hierarchy":
             "One row per layer, input side at the top; each row is "
             + ", ".join(f"{result.maps[p].shape[0]}×{result.maps[p].shape[1]}" for p in rows[:6])
             + ("…" if len(rows) > 6 else "")
-            + " pixels. ∅ and a red dotted outline mark empty maps."
+            + " pixels. ∅ and a red dotted outline mark empty (flat) maps; white is 0, red "
+            "positive, blue negative. "
+            "A flat map marked ∅=value is an empty map moved off 0 by the batch normalisation "
+            "before it: the filter found nothing, but batch norm adds its learned offset."
         )
         npz_button({p: result.maps[p] for p in rows}, "activations.npz", f"{P}.dl_npz_hier")
         with st.expander("What to look for", expanded=True):
@@ -357,9 +452,9 @@ else:
         # One colour range per channel across both images, so equal colours mean equal numbers.
         lo = np.minimum(act[..., idx].min(axis=(0, 1)), act_b[..., idx].min(axis=(0, 1)))
         hi = np.maximum(act[..., idx].max(axis=(0, 1)), act_b[..., idx].max(axis=(0, 1)))
-        limits = [
-            (float(a), float(b) if b > a else float(a) + 1.0) for a, b in zip(lo, hi, strict=True)
-        ]
+        # Symmetric around 0 (white), as in the other views.
+        bound = np.maximum(np.abs(lo), np.abs(hi))
+        pair_limits = [(-float(b), float(b)) if b > 0 else (-1.0, 1.0) for b in bound]
         ca, cb = st.columns(2)
         for col, a, s, name, tag in (
             (ca, act, stats, img_name, "a"),
@@ -373,7 +468,8 @@ else:
                     [f"#{i}" for i in idx],
                     cols=4,
                     marked=s["empty"][first:stop],
-                    zlimits=limits,
+                    zlimits=pair_limits,
+                    colorscale=CMAP,
                     cell_px=80,
                     key=f"{P}.compare_{tag}",
                     file_name=f"{stem(layer)}_{tag}.png",

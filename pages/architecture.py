@@ -147,9 +147,8 @@ st.plotly_chart(
 )
 st.caption(
     "Each box is one layer's output: taller = larger image, wider = more channels (log scale). "
-    "Orange bars are vectors (after Flatten / global pooling / Dense). Save the picture with the "
-    "camera icon above the chart; PNG export on the server needs kaleido, which is not "
-    "installed, so the numbers are offered as CSV instead."
+    "Orange bars are vectors (after Flatten / global pooling / Dense). Save the picture as a PNG "
+    "with the camera icon above the chart, or the numbers as CSV below."
 )
 st.download_button(
     "Shape flow as CSV",

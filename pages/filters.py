@@ -6,7 +6,7 @@ import streamlit as st
 from cnnviz import featureviz, figures, grids, layers, models, weights
 from cnnviz.ui import featureviz_cache, params
 from cnnviz.ui.choices import fresh_choice
-from cnnviz.ui.mapgrid import map_grid
+from cnnviz.ui.mapgrid import COLS_CHOICES, map_grid
 from cnnviz.ui.models import current_model
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
@@ -435,6 +435,13 @@ with tab_weights:
             horizontal=True,
             help="One scale shows which kernels are strong; one per kernel shows every pattern.",
         )
+        w_cols = st.select_slider(
+            "Kernels per row",
+            COLS_CHOICES,
+            value=8,
+            key=f"{P}.w_cols",
+            help="Fewer kernels per row make each one larger: easier to read on a projector.",
+        )
     try:
         tiles, first = weights.first_layer_weights(model, normalize=scale)
     except ValueError as err:
@@ -443,12 +450,14 @@ with tab_weights:
     if tiles is not None:
         with w_right:
             kh, kw = tiles.shape[1:3]
-            big_tiles = np.stack([enlarge(to_uint8(t), 64) for t in tiles])
-            cols = min(16, len(tiles))
+            big_tiles = np.stack([enlarge(to_uint8(t), 96) for t in tiles])
+            cols = min(int(w_cols), len(tiles))
             sheet = grids.tile_images(big_tiles, cols, gap=4, fill=255)
+            # The column's whole width (a 3×3 kernel is blown up, pixel for pixel, not blurred).
             st.image(
                 sheet,
                 caption=f"{safe_text(first)}: {len(tiles)} kernels of {kh}×{kw}×{tiles.shape[3]}",
+                width="stretch",
             )
             download_image("Kernels as PNG", sheet, "first_layer_kernels.png", key=f"{P}.dl_w")
 

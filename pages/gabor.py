@@ -14,13 +14,15 @@ from cnnviz.ui.widgets import download_array, download_image, image_picker, safe
 use_app_router()
 
 P = "gabor"
-# The seed's ipywidgets sliders (frequency 0.01–1, θ 0–3.14, σ 0–5) start at their midpoints
-# snapped to the step: frequency 0.46, θ 1.5, σ 2.5.
+# The seed's ipywidgets sliders (frequency 0.01–1, θ 0–3.14, σ 0–5) started at their midpoints
+# (frequency 0.46, θ 1.5, σ 2.5). At 0.46 cycles/px a stripe pair is two pixels wide, so the
+# kernel looks like a checkered blob; 0.12 (a pair every 8 px) inside a σ = 4 window shows a
+# class about three clear stripes.
 SINGLE = {
-    "frequency": 0.46,
+    "frequency": 0.12,
     "theta": 1.5,
     "width_by": "sigma",
-    "sigma": 2.5,
+    "sigma": 4.0,
     "bandwidth": 1.0,
     "offset": 0.0,
     "n_stds": 3.0,
@@ -221,6 +223,11 @@ def one_filter(x: np.ndarray) -> None:
         with st.expander("Padding and stride", expanded=False):
             padding, mode, stride = padding_controls()
         show_3d = st.toggle("Show the kernel as a 3-D surface", key=f"{P}.surface")
+        large = st.toggle(
+            "Larger responses (one per row)",
+            key=f"{P}.large",
+            help="For a projector: each response map takes the whole width.",
+        )
     p = single_params()
     try:
         kernel = gabor.gabor_kernel(**p)
@@ -276,7 +283,9 @@ def one_filter(x: np.ndarray) -> None:
                 figures.surface(kernel.imag, "Imaginary part as a surface"), key=f"{P}.fig_sim"
             )
         mag = np.abs(resp)
-        r1, r2 = st.columns(2)
+        # Side by side, or (for a projector) one under the other at the column's full width.
+        r1, r2 = (st.container(), st.container()) if large else st.columns(2)
+        resp_h = 720 if large else 440
         for col, z, label, slug in (
             (r1, resp.real, "Response, real part", "real"),
             (r2, resp.imag, "Response, imaginary part", "imag"),
@@ -284,7 +293,7 @@ def one_filter(x: np.ndarray) -> None:
             with col:
                 b = clipped(z)
                 st.plotly_chart(
-                    figures.heatmap(z, title=label, zmid=0.0, zmin=-b, zmax=b, height=440),
+                    figures.heatmap(z, title=label, zmid=0.0, zmin=-b, zmax=b, height=resp_h),
                     key=f"{P}.fig_{slug}",
                 )
                 download_image(
@@ -293,11 +302,11 @@ def one_filter(x: np.ndarray) -> None:
                     f"gabor_response_{slug}.png",
                     key=f"{P}.dl_{slug}",
                 )
-        r3, r4 = st.columns(2)
+        r3, r4 = (st.container(), st.container()) if large else st.columns(2)
         with r3:
             st.plotly_chart(
                 figures.heatmap(
-                    mag, title="Response magnitude", zmin=0.0, zmax=clipped(mag), height=440
+                    mag, title="Response magnitude", zmin=0.0, zmax=clipped(mag), height=resp_h
                 ),
                 key=f"{P}.fig_mag",
             )
@@ -390,7 +399,7 @@ def bank_params() -> tuple[tuple[float, ...], int, float | None, float]:
 
 
 def a_bank(x: np.ndarray) -> None:
-    controls, more = st.columns([4.4, 1], gap="large")
+    controls, more = st.columns([4, 1.4], gap="large")
     with controls:
         freqs, n_thetas, sigma, bw = bank_params()
     with more:
@@ -401,7 +410,7 @@ def a_bank(x: np.ndarray) -> None:
             key=f"{P}.bank_mode",
         )
         shared = st.toggle(
-            "One colour scale for all responses",
+            "Shared colour scale",
             value=True,
             key=f"{P}.shared",
             help="On: compare strengths across filters. Off: see each filter's "
@@ -429,45 +438,45 @@ def a_bank(x: np.ndarray) -> None:
         f"({x.shape[0]}×{x.shape[1]}). Each row is one frequency, each column one angle "
         "(titles: frequency · θ)."
     )
-    g1, g2 = st.columns(2)
-    with g1:
-        # One row per frequency, one column per angle: the layout is the lesson, so fixed.
-        map_grid(
-            k_real,
-            titles,
-            cols=nt,
-            max_side=80,
-            cell_px=80,
-            title="Kernels (real part)",
-            key=f"{P}.fig_bank_k",
-            label="Kernel bank PNG",
-            file_name="gabor_bank_kernels.png",
-            download_key=f"{P}.dl_bank_k",
-        )
-        st.caption(
-            f"Each kernel at its own size and on its own colour scale. Sizes at θ = 0: {sizes}. "
-            "Lower frequencies need wider windows, so their weights are smaller."
-        )
-    with g2:
-        map_grid(
-            mags,
-            titles,
-            shared_scale=shared,
-            cols=nt,
-            max_side=64,
-            cell_px=80,
-            title="Response magnitudes",
-            key=f"{P}.fig_bank_r",
-            label="Magnitudes PNG",
-            file_name="gabor_bank_magnitudes.png",
-            download_key=f"{P}.dl_bank_r",
-        )
-        download_array(
-            "Responses NPY (F, T, H, W), complex",
-            res["responses"],
-            "gabor_bank_responses.npy",
-            key=f"{P}.dl_bank_npy",
-        )
+    # One grid above the other, each the page's whole width: at 8 angles a tile is ~120 px.
+    # One row per frequency, one column per angle: the layout is the lesson, so the kernels'
+    # grid is fixed; the responses may be shown fewer (larger) to a row.
+    map_grid(
+        k_real,
+        titles,
+        cols=nt,
+        max_side=96,
+        cell_px=120,
+        title="Kernels (real part)",
+        key=f"{P}.fig_bank_k",
+        label="Kernel bank PNG",
+        file_name="gabor_bank_kernels.png",
+        download_key=f"{P}.dl_bank_k",
+    )
+    st.caption(
+        f"Each kernel at its own size and on its own colour scale. Sizes at θ = 0: {sizes}. "
+        "Lower frequencies need wider windows, so their weights are smaller."
+    )
+    map_grid(
+        mags,
+        titles,
+        shared_scale=shared,
+        cols=nt,
+        choose_cols=True,
+        max_side=128,
+        cell_px=120,
+        title="Response magnitudes",
+        key=f"{P}.fig_bank_r",
+        label="Magnitudes PNG",
+        file_name="gabor_bank_magnitudes.png",
+        download_key=f"{P}.dl_bank_r",
+    )
+    download_array(
+        "Responses NPY (F, T, H, W), complex",
+        res["responses"],
+        "gabor_bank_responses.npy",
+        key=f"{P}.dl_bank_npy",
+    )
     e1, e2 = st.columns(2)
     with e1:
         st.plotly_chart(
@@ -560,7 +569,7 @@ def on_a_dataset() -> None:
             cols=8,
             choose_cols=True,
             colorscale="Gray",
-            cell_px=70,
+            cell_px=90,
             title="The images",
             key=f"{P}.fig_ds_in",
             label="Images PNG",
@@ -577,7 +586,7 @@ def on_a_dataset() -> None:
             cols=8,
             tiles=cols,
             shared_scale=True,
-            cell_px=70,
+            cell_px=90,
             title=title,
             key=f"{P}.fig_ds_out",
             label="Responses PNG",
@@ -598,7 +607,7 @@ def on_a_dataset() -> None:
                 titles,
                 cols=nt,
                 shared_scale=True,
-                cell_px=70,
+                cell_px=90,
                 title=f"Image #{i} ({labels[i]}) through every filter",
                 key=f"{P}.fig_ds_bank",
                 label="This grid PNG",

@@ -36,7 +36,7 @@ st.markdown(
     "Different weights find different things: averaging blurs, differences find edges."
 )
 
-left, right = st.columns([1, 2], gap="large")
+left, right = st.columns([1, 2.4], gap="large")
 with left:
     img, img_name = image_picker(P)
     kernel, kernel_label = kernel_editor(P)
@@ -147,19 +147,20 @@ shape_in = "×".join(str(s) for s in x.shape)
 shape_out = "×".join(str(s) for s in out.shape)
 
 with right:
-    c_in, c_k, c_out = st.columns([2, 1.3, 2])
+    # The pictures are the lesson: they get the column's whole width, side by side or, for a
+    # projector, one above the other at twice the size.
+    stacked = st.toggle(
+        "Larger pictures (input above output)",
+        key=f"{P}.stacked",
+        help="For a projector: each picture takes the whole width.",
+    )
+    c_in, c_out = (right, right) if stacked else st.columns(2)
     with c_in:
         st.markdown(f"**Input** {shape_in}")
         st.image(
             img if colour != "Grayscale" else np.clip(x, 0, 255).astype(np.uint8), width="stretch"
         )
         st.caption(img_name)
-    with c_k:
-        st.plotly_chart(
-            figures.kernel_figure(kernel, title=f"Kernel {kh}×{kw}", height=300),
-            key=f"{P}.kernel_fig",
-        )
-        st.caption(f"{kernel_label}; sum = {kernel.sum():.4g}" + ("; flipped" if flip else ""))
     with c_out:
         st.markdown(f"**Output** {shape_out}")
         st.image(shown, width="stretch")
@@ -172,14 +173,22 @@ with right:
             f"min {out.min():.4g}, max {out.max():.4g}, mean {out.mean():.4g}{legend[display]}"
         )
 
-    st.markdown(
-        "**Output size**, per axis: ⌊(n + pad before + pad after − dilation·(k − 1) − 1) / stride⌋ + 1"
-    )
-    st.code(f"height: {formula_h}\nwidth:  {formula_w}", language=None)
-    st.caption(
-        f"Padding used (top, bottom, left, right) = {pads}; stride {stride}, dilation {dilation}, "
-        f"effective kernel {(kh - 1) * dilation + 1}×{(kw - 1) * dilation + 1}."
-    )
+    c_k, c_size = st.columns([1, 2], gap="medium")
+    with c_k:
+        st.plotly_chart(
+            figures.kernel_figure(kernel, title=f"Kernel {kh}×{kw}", height=300),
+            key=f"{P}.kernel_fig",
+        )
+        st.caption(f"{kernel_label}; sum = {kernel.sum():.4g}" + ("; flipped" if flip else ""))
+    with c_size:
+        st.markdown(
+            "**Output size**, per axis: ⌊(n + pad before + pad after − dilation·(k − 1) − 1) / stride⌋ + 1"
+        )
+        st.code(f"height: {formula_h}\nwidth:  {formula_w}", language=None)
+        st.caption(
+            f"Padding used (top, bottom, left, right) = {pads}; stride {stride}, dilation {dilation}, "
+            f"effective kernel {(kh - 1) * dilation + 1}×{(kw - 1) * dilation + 1}."
+        )
 
     d1, d2, d3 = st.columns(3)
     with d1:

@@ -17,6 +17,8 @@ JOB = f"{P}.job"  # session state: this session's current TrainingJob
 RUNS = f"{P}.runs"  # session state: list[experiments.Experiment], one per finished run
 N_TEST = 2000  # test pictures per data set: enough for a confusion matrix, quick to evaluate
 PREVIEW_N = 8  # augmented variants in the preview grid
+# Running average of the per-batch curves (seed 003's smooth_curve factor).
+SMOOTH = 0.8
 # Mild augmentation that keeps digits readable (no flips); the preview's first-visit values.
 DEFAULT_AUG = augment.Augmentation(rotation=15, shift=0.1, shear=0.1, zoom=0.1)
 # The preset that suits each data set, chosen when the data set changes.
@@ -301,10 +303,23 @@ def live_panel(job: training.TrainingJob) -> None:
         )
     elif snap.status == "running":
         st.progress(snap.fraction, text=training.progress_text(snap, job.settings.epochs))
-    if snap.history:
-        st.plotly_chart(training.curves_figure(snap.history), key=f"{P}.live_curves")
-    elif snap.status == "running":
-        st.caption("The curves appear after the first epoch.")
+    # Drawn from the start (empty axes while TensorFlow compiles), then one point per batch.
+    st.plotly_chart(
+        training.curves_figure(
+            snap.history,
+            batches=snap.batches,
+            steps_per_epoch=snap.steps_per_epoch,
+            smooth=SMOOTH,
+        ),
+        key=f"{P}.live_curves",
+    )
+    st.caption(
+        "Faint: each batch's own loss and accuracy; bold: their running average "
+        f"(factor {SMOOTH}). Validation (dashed) is measured at the end of each epoch, "
+        "where the dotted lines are."
+        if snap.batches
+        else "The curves grow from the first batch on."
+    )
     if snap.finished and not job.finalised:
         st.rerun()  # the whole page: record the run and show the results
 
@@ -342,27 +357,46 @@ with right:
                 col.metric(label, "–" if v is None else f"{100 * v:.1f} %")
             m3.metric("Test accuracy", f"{100 * res.test_accuracy:.1f} %" if res else "–")
 
-            if snap.history:
+            if snap.batches:
                 c1, c2 = st.columns([1, 2])
                 smooth_on = c1.toggle(
                     "Smooth the curves",
+                    value=True,
                     key=f"{P}.smooth",
                     help="Seed 003's running average: each point is 0.8 × the previous smoothed "
-                    "point + 0.2 × itself. It hides epoch-to-epoch noise.",
+                    "point + 0.2 × itself. It hides batch-to-batch noise.",
                 )
                 factor = c2.slider(
-                    "Smoothing factor", 0.0, 0.95, 0.8, 0.05, key=f"{P}.smooth_factor"
+                    "Smoothing factor", 0.0, 0.95, SMOOTH, 0.05, key=f"{P}.smooth_factor"
                 )
                 st.plotly_chart(
-                    training.curves_figure(snap.history, smooth=factor if smooth_on else None),
+                    training.curves_figure(
+                        snap.history,
+                        batches=snap.batches,
+                        steps_per_epoch=snap.steps_per_epoch,
+                        smooth=factor if smooth_on and factor > 0 else None,
+                    ),
                     key=f"{P}.curves",
                 )
-                st.download_button(
-                    "Curves as CSV",
+                st.caption(
+                    f"Training: one point per batch ({snap.steps_per_epoch} batches per epoch). "
+                    "Validation: one point per epoch, at the dotted epoch marks."
+                )
+                d1, d2 = st.columns(2)
+                d1.download_button(
+                    "Curves per epoch as CSV",
                     data=pd.DataFrame(snap.history).rename_axis("epoch").to_csv(),
                     file_name="curves.csv",
                     mime="text/csv",
                     key=f"{P}.dl_curves",
+                    on_click="ignore",
+                )
+                d2.download_button(
+                    "Curves per batch as CSV",
+                    data=pd.DataFrame(snap.batches).rename_axis("batch").to_csv(),
+                    file_name="curves_per_batch.csv",
+                    mime="text/csv",
+                    key=f"{P}.dl_batches",
                     on_click="ignore",
                 )
             if res is not None:

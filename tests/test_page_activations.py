@@ -213,3 +213,69 @@ def _decode(z) -> np.ndarray:
         flat = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
         return flat.reshape(tuple(int(n) for n in str(z["shape"]).split(",")))
     return np.asarray(z, dtype=np.float64)
+
+
+def _heatmaps(chart) -> list[dict]:
+    return [t for t in json.loads(chart.proto.spec)["data"] if t["type"] == "heatmap"]
+
+
+def _one_colour_map(at: AppTest) -> set[str]:
+    """The colour scales of every heat map on the page; each centred on 0 (white)."""
+    scales = set()
+    for chart in at.get("plotly_chart"):
+        for t in _heatmaps(chart):
+            assert t["zmin"] == pytest.approx(-t["zmax"]), t.get("hovertemplate")
+            scales.add(json.dumps(t["colorscale"]))
+    return scales
+
+
+def test_one_colour_map_and_flat_maps_shown_as_what_they_are():
+    at = _app("shapes")
+    at.run()
+    _ok(at)
+    net, _ = models.resolve("shapes")
+    maps = cache.forward("shapes", _shown_image(at, "shapes")).maps
+    # The same colour map in the layer view (grid and large map), hierarchy and compare.
+    scales = _one_colour_map(at)
+    for view in ("hierarchy", "compare", "layer"):
+        at.radio(key=f"{P}.view").set_value(view).run()
+        _ok(at)
+        scales |= _one_colour_map(at)
+    assert len(scales) == 1
+
+    # conv1's empty channels are all zero: white (the middle of a range centred on 0), titled ∅.
+    conv1 = maps["conv1"]
+    empty = np.flatnonzero(activations.empty_channels(conv1))
+    assert len(empty) and np.all(conv1[..., empty] == 0.0)
+    at.selectbox(key=f"{P}.layer").set_value("conv1").run()
+    cells = _heatmaps(_grid(at))
+    c = int(empty[0])
+    assert cells[c]["zmin"] < 0 < cells[c]["zmax"]
+    titles = [a["text"] for a in json.loads(_grid(at).proto.spec)["layout"]["annotations"]]
+    assert titles[c] == f"#{c} ∅"
+
+    # After bn1 and pooling the same channels are flat at a constant: titled with it, scaled
+    # with the whole layer (not stretched to a solid extreme), and the caption says why.
+    pool1 = maps["pool1"]
+    value = float(pool1[..., c].flat[0])
+    assert value != 0.0 and activations.empty_channels(pool1)[c]
+    at.selectbox(key=f"{P}.layer").set_value("pool1").run()
+    _ok(at)
+    cells = _heatmaps(_grid(at))
+    assert cells[c]["zmax"] == pytest.approx(float(np.abs(pool1).max()), rel=1e-5)
+    assert abs(value) < cells[c]["zmax"]
+    titles = [a["text"] for a in json.loads(_grid(at).proto.spec)["layout"]["annotations"]]
+    assert titles[c] == f"#{c} ∅={value:.2g}"
+    assert any("batch normalisation" in cap.value for cap in at.caption)
+
+
+def test_what_to_look_for_describes_the_model_shown():
+    at = _app("shapes")
+    at.run()
+    _ok(at)
+    notes = " ".join(m.value for m in at.expander[0].markdown)
+    assert "cat" not in notes  # the seed's ImageNet cat is not in an offline model
+    conv1 = cache.forward("shapes", _shown_image(at, "shapes")).maps["conv1"]
+    n_empty = int(activations.empty_channels(conv1).sum())
+    assert "conv1" in notes and f"{n_empty} of its {conv1.shape[-1]} maps are empty" in notes
+    assert "shapes was trained to tell" in notes

@@ -135,3 +135,19 @@ def test_session_trained_model_is_listed_and_shown():
     assert list(at.dataframe[0].value["layer"])[:2] == ["base", "    base/c"]
     at.toggle(key=f"{P}.nested").set_value(False).run()
     assert "    base/c" not in list(at.dataframe[0].value["layer"])
+
+
+def test_shape_flow_is_readable_and_speaks_to_students():
+    at = _app("shapes").run()
+    _ok(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    # Few boxes: layer names level, shapes over the boxes in large type, one number per line.
+    assert spec["layout"]["xaxis"]["tickangle"] == 0
+    assert spec["layout"]["xaxis"]["tickfont"]["size"] >= 15
+    labels = [a["text"] for a in spec["layout"]["annotations"]]
+    assert "64×64<br>×16" in labels and all(
+        a.get("textangle") in (None, 0) for a in spec["layout"]["annotations"]
+    )
+    # No developer talk about server-side export libraries.
+    text = " ".join(c.value for c in at.caption) + " ".join(m.value for m in at.markdown)
+    assert "kaleido" not in text.lower() and "camera icon" in text

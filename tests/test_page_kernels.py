@@ -100,3 +100,14 @@ def test_upload_good_and_bad_images(at):
 
 def test_kernels_page_imports_no_tensorflow():
     assert not imports_tensorflow("kernels.py")
+
+
+def test_larger_pictures_stack_input_above_output(at):
+    # Side by side: the input and output pictures sit in two columns of the right panel.
+    assert len(at.columns) >= 4
+    side_by_side = len(at.columns)
+    at.toggle(key=f"{P}.stacked").set_value(True).run()
+    assert_clean(at)
+    # Stacked: the same two pictures, without the two picture columns.
+    assert len(at.columns) == side_by_side - 2
+    assert len(at.get("image")) >= 2

@@ -1,6 +1,7 @@
 """The Train page in AppTest: short capped runs train, report curves, stop, wait for a slot,
 and hand a model to the other pages; another session's Kernels page keeps running meanwhile."""
 
+import json
 import time
 from pathlib import Path
 
@@ -97,6 +98,48 @@ def test_short_run_reports_curves_results_and_the_experiment(trained):
     assert table["dataset"].tolist() == ["digits"]
     assert table["epochs"].tolist() == ["2/2"]
     assert table["test acc"][0] == f"{100 * res.test_accuracy:.1f}%"
+
+
+def test_curves_are_drawn_per_batch_with_epoch_marks(trained):
+    at, job = trained
+    snap = job.snapshot()
+    bs = job.settings.batch_size
+    # CNNVIZ_MAX_STEPS=3 caps each epoch at 3 batches: 2 epochs give 6 points, not 2.
+    assert snap.steps_per_epoch == 3
+    for key in ("loss", "accuracy"):
+        assert len(snap.batches[key]) == snap.steps_done == 6 > len(snap.history[key])
+    # A batch's own accuracy is a count of right answers out of its samples.
+    right = np.asarray(snap.batches["accuracy"]) * bs
+    assert np.allclose(right, np.round(right), atol=1e-2) and np.all(
+        (right > -0.01) & (right < bs + 0.01)
+    )
+    # The batches of an epoch average (by samples) to Keras' own epoch-end figures.
+    for e in range(2):
+        for key in ("loss", "accuracy"):
+            got = np.mean(snap.batches[key][3 * e : 3 * e + 3])  # full batches: equal weights
+            assert got == pytest.approx(snap.history[key][e], rel=1e-4, abs=1e-5)
+    fig = at.get("plotly_chart")[0]
+    spec = fig.proto.spec
+    data = json.loads(spec)
+    train_traces = [t for t in data["data"] if t["name"].startswith("training")]
+    assert max(len(t["x"]) for t in train_traces) == 6
+    # One dotted mark per finished epoch on each of the two plots.
+    marks = [s for s in data["layout"]["shapes"] if s["line"].get("dash") == "dot"]
+    assert sorted({m["x0"] for m in marks}) == [1, 2] and len(marks) == 4
+    # Room above the plots for the "Loss" / "Accuracy" titles.
+    assert data["layout"]["margin"]["t"] >= 40
+
+
+def test_batch_values_undo_the_epoch_to_date_mean():
+    # Three batches of sizes 4, 4, 2 with their own losses 1, 3 and 6: Keras reports the
+    # running sample-weighted means 1, 2 and (4 + 12 + 12) / 10 = 2.8.
+    own = []
+    before, seen = {}, 0
+    for size, running in ((4, 1.0), (4, 2.0), (2, 2.8)):
+        own.append(training.batch_values({"loss": running}, before, seen=seen, size=size)["loss"])
+        before, seen = {"loss": running}, seen + size
+    assert own == pytest.approx([1.0, 3.0, 6.0])
+    assert training.batch_values({"loss": 1.0}, {}, seen=0, size=0) == {}
 
 
 def test_trained_model_joins_the_picker_and_other_pages_accept_it(trained):

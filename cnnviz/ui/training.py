@@ -20,7 +20,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +187,9 @@ class Snapshot:
     eta: float | None  # seconds left, None before the first step
     error: str | None
     result: TrainResult | None
+    #: Training loss and accuracy of every batch so far ("loss", "accuracy"), in step order.
+    batches: dict[str, list[float]] = field(default_factory=dict)
+    steps_per_epoch: int = 1
 
     @property
     def finished(self) -> bool:
@@ -233,6 +236,10 @@ class TrainingJob:
         self._keras_bytes: bytes | None = None
         self._split: tuple[np.ndarray, ...] = ()
         self._steps_per_epoch = 1
+        self._n_fit = 0  # training samples per epoch (after the step cap)
+        self._batches: dict[str, list[float]] = {}
+        self._running: dict[str, float] = {}  # Keras' epoch-to-date means after the last batch
+        self._fit_model: keras.Model | None = None
 
     def start(self) -> None:
         """Start the background thread (it first waits for a free training slot)."""
@@ -247,6 +254,7 @@ class TrainingJob:
             self.max_steps = env_max_steps()
         if self.max_steps is not None:
             n = min(n, self.max_steps * s.batch_size)
+        self._n_fit = n
         self._steps_per_epoch = math.ceil(n / s.batch_size)
         self._steps_total = s.epochs * self._steps_per_epoch
         self._thread = threading.Thread(target=self._run, name=f"train-{self.run}", daemon=True)
@@ -281,6 +289,8 @@ class TrainingJob:
                 eta=eta,
                 error=self._error,
                 result=self._result,
+                batches={k: list(v) for k, v in self._batches.items()},
+                steps_per_epoch=self._steps_per_epoch,
             )
 
     def experiment(self) -> experiments.Experiment:
@@ -323,9 +333,27 @@ class TrainingJob:
                 setattr(self, f"_{k}", v)
 
     def _poll_stop(self) -> bool:
-        # train_model polls this after every batch: count the batch for the progress bar.
+        # train_model polls this after every batch (in the training thread): count the batch
+        # for the progress bar and record its loss and accuracy for the live curves.
+        running = {}
+        if self._fit_model is not None:
+            running = {
+                k: float(v)
+                for k, v in self._fit_model.get_metrics_result().items()
+                if k in ("loss", "accuracy")
+            }
         with self._lock:
+            j = self._steps % self._steps_per_epoch  # this batch's index within its epoch
             self._steps += 1
+            values = batch_values(
+                running,
+                {} if j == 0 else self._running,
+                seen=j * self.settings.batch_size,
+                size=min(self.settings.batch_size, self._n_fit - j * self.settings.batch_size),
+            )
+            self._running = running
+            for k, v in values.items():
+                self._batches.setdefault(k, []).append(v)
         return self._stop.is_set()
 
     def _on_epoch(self, epoch: int, logs: dict[str, float]) -> None:
@@ -373,6 +401,7 @@ class TrainingJob:
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
+        self._fit_model = fit_model  # read by _poll_stop after every batch
         train_model(
             fit_model,
             x_tr,
@@ -397,6 +426,30 @@ class TrainingJob:
             probs=probs,
         )
         self._set(result=result, status="stopped" if stopped else "done", t_end=time.monotonic())
+
+
+def batch_values(
+    running: dict[str, float], before: dict[str, float], *, seen: int, size: int
+) -> dict[str, float]:
+    """One batch's own loss and accuracy, from Keras' epoch-to-date means.
+
+    During `fit` Keras reports, after each batch, the mean over the epoch so far, weighted by
+    samples (its loss tracker is a `Mean` updated with sample_weight = batch size). So the
+    batch's own value is what it added to the sum:
+    (mean_after · (seen + size) − mean_before · seen) / size.
+
+    Args:
+        running: the means after this batch ({"loss": ..., "accuracy": ...}).
+        before: the means after the previous batch of the same epoch ({} for the first).
+        seen: samples in the earlier batches of this epoch.
+        size: samples in this batch.
+
+    Returns:
+        {"loss": ..., "accuracy": ...} for this batch alone (keys present in `running`).
+    """
+    if size <= 0:
+        return {}
+    return {k: (v * (seen + size) - before.get(k, 0.0) * seen) / size for k, v in running.items()}
 
 
 def busy_trainings() -> int:
@@ -427,34 +480,55 @@ _TRAIN_COLOUR, _VAL_COLOUR = "#1f77b4", "#ff7f0e"  # plotly blue / orange: colou
 
 
 def curves_figure(
-    history: dict[str, list[float]], *, smooth: float | None = None, height: int = 340
+    history: dict[str, list[float]],
+    *,
+    batches: dict[str, list[float]] | None = None,
+    steps_per_epoch: int = 1,
+    smooth: float | None = None,
+    height: int = 360,
 ) -> go.Figure:
-    """Loss and accuracy per epoch for training (solid) and validation (dashed).
+    """Loss and accuracy: training per batch (solid), validation per epoch (dashed).
+
+    The x axis counts epochs; batch i of a run sits at (i + 1) / steps_per_epoch, so the
+    validation point of epoch e sits where its last batch ends, and a dotted line marks
+    every epoch's end. Without `batches` the training curve is Keras' per-epoch history.
 
     With `smooth`, seed 003's running average (`experiments.smooth_curve(points, smooth)`) is
     drawn on top and the raw points are faded.
     """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
+    # Room above the plots for the subplot titles (figures.style leaves none without a title).
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.1)
     width = 4 if figures.projector_mode() else 2
+    n_epochs = len(history.get("loss", []))
+    # Per batch whenever batches are given, even none yet: the empty axes are drawn from the
+    # start of a run, so the browser has the chart ready before the first batch arrives.
+    per_batch = batches is not None
+    spe = max(1, int(steps_per_epoch))
     for col, metric in ((1, "loss"), (2, "accuracy")):
         for prefix, label, colour, dash in (
             ("", "training", _TRAIN_COLOUR, "solid"),
             ("val_", "validation", _VAL_COLOUR, "dash"),
         ):
-            ys = history.get(prefix + metric, [])
+            if prefix == "" and per_batch:
+                ys = batches.get(metric, [])
+                xs = [(i + 1) / spe for i in range(len(ys))]
+                name, mode = f"{label} (per batch)", "lines"
+            else:
+                ys = history.get(prefix + metric, [])
+                xs = list(range(1, len(ys) + 1))
+                name, mode = f"{label} (per epoch)", "lines+markers"
             if not ys:
                 continue
-            xs = list(range(1, len(ys) + 1))
             fig.add_trace(
                 go.Scatter(
                     x=xs,
                     y=ys,
-                    name=label,
+                    name=name,
                     legendgroup=label,
                     showlegend=col == 1,
-                    mode="lines+markers",
+                    mode=mode,
                     opacity=0.35 if smooth else 1.0,
-                    line=dict(color=colour, dash=dash, width=width),
+                    line=dict(color=colour, dash=dash, width=1 if mode == "lines" else width),
                 ),
                 row=1,
                 col=col,
@@ -473,10 +547,21 @@ def curves_figure(
                     row=1,
                     col=col,
                 )
-    fig.update_xaxes(title_text="epoch", dtick=1 if len(history.get("loss", [])) <= 15 else None)
+    # Epoch marks: a dotted line where each finished epoch ends (on both plots).
+    done = max(n_epochs, len(batches.get("loss", [])) // spe if per_batch else 0)
+    for e in range(1, done + 1):
+        fig.add_vline(x=e, line=dict(color="#999", width=1, dash="dot"), row="all", col="all")
+    span = len(batches.get("loss", [])) / spe if per_batch else n_epochs
+    fig.update_xaxes(
+        title_text="epoch",
+        dtick=1 if span <= 15 else None,
+        range=[0 if per_batch else 0.5, max(1.0, span) + (0.05 if per_batch else 0.5)],
+    )
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
-    fig.update_layout(legend=dict(orientation="h", y=-0.25))
-    return figures.style(fig, height=height)
+    fig.update_layout(legend=dict(orientation="h", y=-0.3))
+    figures.style(fig, height=height)
+    fig.update_layout(margin=dict(t=56 if figures.projector_mode() else 40))
+    return fig
 
 
 def confusion_figure(cm: np.ndarray, classes: list[str]) -> go.Figure:
