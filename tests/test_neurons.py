@@ -169,8 +169,10 @@ def test_shapes_embedding_keeps_classes_apart(shapes_map):
     assert pts.shape == (400, 2) and np.isfinite(pts).all()
     agreement = _knn_agreement(pts, labels)
     print(f"5-NN class agreement of the shapes t-SNE map: {agreement:.3f}")
-    # Today's level (0.880 with the unscaled features; `benchmarks/neurons.py --settings` has
-    # the other settings). The 64-D features themselves reach 0.81 by this strict measure.
+    # Today's level: 0.875-0.880 (the 45,000 × 9 shapes model of issue 14, and the 24,000 × 7
+    # one before it; `benchmarks/neurons.py --settings` has the other t-SNE settings). The 64-D
+    # features themselves reach only 0.81-0.845 by this strict measure, so the 2-D map is near
+    # what they allow. Guard it here; issue 17's bar is below.
     assert agreement >= 0.85
     # And it is the network that separates them: the same map of raw pixels does far worse.
     raw = neurons.embed(imgs.reshape(len(imgs), -1).astype(np.float32), "pca")
@@ -198,10 +200,10 @@ def test_shapes_embedding_is_faithful_where_the_network_is_right(shapes_map):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 17's bar (all 5 neighbours agree in >= 90% of points) is 0.880 on the "
-    "retrained shapes model; no t-SNE setting reaches it (benchmarks/neurons.py --settings: "
-    "0.49-0.887 on 3 sets). The misses are the model's: with 2.5% of the pictures "
-    "misclassified, each spoils ~4 neighbours; away from them the map agrees at 0.97",
+    reason="issue 17's bar (all 5 neighbours agree in >= 90% of points) is 0.875-0.880 on the "
+    "shipped shapes models; no t-SNE setting reaches it (benchmarks/neurons.py --settings: "
+    "0.49-0.887 on 3 sets). The misses are the model's: each misclassified picture spoils "
+    "~4 neighbours; away from them the map agrees at 0.97",
 )
 def test_shapes_embedding_meets_issue_17_bar(shapes_map):
     _, labels, pts = shapes_map
