@@ -138,7 +138,12 @@ def _check_n(n: int) -> int:
 
 
 def _balanced_labels(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-    """n labels in [0, k), each class appearing n // k or n // k + 1 times, in random order."""
+    """n labels in [0, k), each class appearing n // k or n // k + 1 times, in random order.
+
+    Fewer than k pictures get distinct classes drawn at random: `np.arange(n) % k` would make
+    every single picture (the pages' "picture number") class 0, a circle or a zero."""
+    if n < k:
+        return rng.choice(k, size=n, replace=False).astype(np.int64)
     return rng.permutation(np.arange(n) % k).astype(np.int64)
 
 

@@ -59,6 +59,16 @@ def test_shapes_classes_are_balanced_for_any_n():
     assert counts.min() >= 83 // len(SHAPE_CLASSES) and counts.max() <= 83 // len(SHAPE_CLASSES) + 1
 
 
+def test_single_pictures_are_not_all_one_class():
+    # The pages draw one picture per "picture number": those must cover every class, and a
+    # set smaller than the class count must still hold distinct classes.
+    shapes = {int(datasets.shapes(1, seed=s)[1][0]) for s in range(60)}
+    digits = {int(datasets.digits(1, seed=s)[1][0]) for s in range(60)}
+    assert shapes == set(range(len(SHAPE_CLASSES))) and digits == set(range(10))
+    _, few, _ = datasets.shapes(5, seed=3)
+    assert len(set(few.tolist())) == 5
+
+
 def test_shapes_classes_are_balanced(shape_set):
     counts = np.bincount(shape_set[1], minlength=len(SHAPE_CLASSES))
     assert np.all(counts == N_SHAPES // len(SHAPE_CLASSES))

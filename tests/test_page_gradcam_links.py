@@ -179,8 +179,8 @@ def _chart(at: AppTest, key: str) -> dict:
 
 
 def test_sanity_chart_marks_every_stage_with_no_correlation():
-    # Digits picture #7: at the conv layers the random copy's Grad-CAM map is empty (flat).
-    at = _open({}, **{"model.name": "digits"})
+    # Digits picture #1: at two of the conv layers the random copy's Grad-CAM map is empty.
+    at = _open({"seed": "1"}, **{"model.name": "digits"})
     test = next(
         v for v in at.session_state[f"{P}._memo"].values() if isinstance(v, cam.RandomizationResult)
     )
