@@ -622,7 +622,8 @@ def network_overview(
              "customdata": [[len(columns), i] for i in range(len(p))],
              "hovertemplate": "%{y}: %{x:.2%}<extra>click to explain</extra>", "showlegend": False}
         )  # fmt: skip
-        layout["xaxis2"] = {"domain": [0.86, 1.0], "range": [0, 1.4], "showticklabels": False,
+        # 1.7: room right of a full bar for its "100%" label, at projector size too.
+        layout["xaxis2"] = {"domain": [0.86, 1.0], "range": [0, 1.7], "showticklabels": False,
                             "showgrid": False, "anchor": "y2"}  # fmt: skip
         layout["yaxis2"] = {
             "anchor": "x2",

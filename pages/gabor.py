@@ -247,9 +247,7 @@ def one_filter(x: np.ndarray) -> None:
             download_image("Input PNG", x, "gabor_input.png", key=f"{P}.dl_in")
         with c2:
             st.plotly_chart(
-                figures.kernel_figure(
-                    kernel.real, title=f"Kernel, real part {kh}×{kw}", height=300
-                ),
+                figures.kernel_figure(kernel.real, title=f"Real part {kh}×{kw}", height=300),
                 key=f"{P}.fig_kre",
             )
             download_image(
@@ -260,7 +258,7 @@ def one_filter(x: np.ndarray) -> None:
             )
         with c3:
             st.plotly_chart(
-                figures.kernel_figure(kernel.imag, title="Kernel, imaginary part", height=300),
+                figures.kernel_figure(kernel.imag, title="Imaginary part", height=300),
                 key=f"{P}.fig_kim",
             )
             download_image(

@@ -282,7 +282,7 @@ def stepper() -> None:
             scale = dict(colorscale=figures.DIVERGING, zmid=0.0, zmin=-b, zmax=b, showscale=False)
             return figures.number_grid(
                 _side_by_side(s.products),
-                "Products input · weight",
+                "Input × weight",
                 height=260,
                 show=show_p,
                 **scale,

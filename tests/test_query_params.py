@@ -87,3 +87,15 @@ def test_query_param_fuzz_never_raises(page_file, data):
     }
     at = _run(page_file, query)
     assert_clean(at)
+
+
+def test_a_plus_typed_into_the_address_bar_still_names_its_choice():
+    # Query strings decode "+" as a space: "method=gradcam++" typed by hand arrives as
+    # "gradcam  ". The choice is still found; a real unknown value is still refused.
+    from cnnviz.ui import params
+
+    method = params.Choice("p.method", ["gradcam", "gradcam++", "layercam"])
+    assert method.parse("gradcam  ") == ("gradcam++", None)
+    assert method.parse("gradcam++") == ("gradcam++", None)
+    value, note = method.parse("grad cam")
+    assert value is None and "ignored" in note

@@ -40,6 +40,11 @@ class Choice:
         for o in opts:
             if str(o) == raw:
                 return o, None
+        # A "+" typed into an address bar arrives as a space ("gradcam++" as "gradcam  ").
+        typed = raw.replace(" ", "+")
+        for o in opts:
+            if str(o) == typed:
+                return o, None
         return None, f"unknown value {md_code(raw, 40)} ignored"
 
 
