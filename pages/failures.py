@@ -7,7 +7,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from cnnviz import activations, cam, datasets, figures, grids, images, layers, models
 from cnnviz.cam.occlusion import occlude
 from cnnviz.ui import failures as cache
-from cnnviz.ui.models import current_model
+from cnnviz.ui.models import current_network
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
 from cnnviz.ui.widgets import download_image, image_picker, safe_text
@@ -25,12 +25,7 @@ st.markdown(
     "pixels invisibly until the answer flips, and ask about **two objects** in one picture."
 )
 
-model, info = current_model()
-try:
-    net, _ = models.resolve(model)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+model, info, net = current_network()
 classes = info.class_names or [str(i) for i in range(int(net.output_shape[-1]))]
 h, w, _c = info.input_shape
 family = model.removeprefix(models.RANDOM_PREFIX) if isinstance(model, str) else None

@@ -3,11 +3,11 @@
 import numpy as np
 import streamlit as st
 
-from cnnviz import featureviz, figures, grids, layers, models, weights
+from cnnviz import featureviz, figures, grids, layers, weights
 from cnnviz.ui import featureviz_cache, params
 from cnnviz.ui.choices import fresh_choice
 from cnnviz.ui.mapgrid import COLS_CHOICES, map_grid
-from cnnviz.ui.models import current_model
+from cnnviz.ui.models import current_network
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
 from cnnviz.ui.widgets import download_array, download_image, safe_slider, safe_text
@@ -44,13 +44,8 @@ st.markdown(
     "(gradient ascent, seed 003). The picture it ends up with is what the filter likes best."
 )
 
-model, info = current_model()
-try:
-    net, _ = models.resolve(model)
-    conv_paths = layers.conv_layer_paths(net)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+model, info, net = current_network()
+conv_paths = layers.conv_layer_paths(net)
 if not conv_paths:
     st.error(
         f"Model {safe_text(info.name)} has no convolution layer, so it has no filters to show."

@@ -11,7 +11,7 @@ from cnnviz.ui.honesty import familiarity_note
 from cnnviz.ui.mapgrid import map_grid
 from cnnviz.ui.memo import SessionMemo, progress_bar
 from cnnviz.ui.model_input import model_input_view
-from cnnviz.ui.models import current_model, fit_image
+from cnnviz.ui.models import current_network, fit_image
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.widgets import (
     SampleParam,
@@ -68,12 +68,7 @@ st.markdown(
     "trusted at all."
 )
 
-model, info = current_model()
-try:
-    net, _ = models.resolve(model)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+model, info, net = current_network()
 
 
 # The built-ins were trained on generated pictures: offer fresh ones (a seed never used in

@@ -5,9 +5,9 @@ import html
 import numpy as np
 import streamlit as st
 
-from cnnviz import featureviz, figures, grids, imageset, layers, models, neurons, weights
+from cnnviz import featureviz, figures, grids, imageset, layers, neurons, weights
 from cnnviz.ui import featureviz_cache, mapview, neurons_cache, params
-from cnnviz.ui.models import current_model, fit_image, model_samples
+from cnnviz.ui.models import current_network, fit_image, model_samples
 from cnnviz.ui.router import use_app_router
 from cnnviz.ui.slots import heavy_slot
 from cnnviz.ui.widgets import download_image, image_picker, md_code, safe_text
@@ -37,13 +37,8 @@ st.markdown(
     "the patch of the input that one value of its feature map can see."
 )
 
-model, info = current_model()
-try:
-    net, _ = models.resolve(model)
-    conv_paths = layers.conv_layer_paths(net)
-except ValueError as err:
-    st.error(str(err))
-    st.stop()
+model, info, net = current_network()
+conv_paths = layers.conv_layer_paths(net)
 if not conv_paths:
     st.error(f"Model {safe_text(info.name)} has no convolution layer: it has no neurons to show.")
     st.stop()

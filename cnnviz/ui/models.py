@@ -265,6 +265,23 @@ def current_model(*, picker: bool = True) -> tuple[str | keras.Model, models.Mod
     return chosen, info
 
 
+def current_network(
+    *, picker: bool = True
+) -> tuple[str | keras.Model, models.ModelInfo, keras.Model]:
+    """`current_model()` plus the loaded network itself (`models.resolve`): (model, info, net).
+
+    The one door for the model pages (Neurons, Filters, Grad-CAM, When it fails): a model that
+    cannot be resolved shows its message and stops the page, never a traceback.
+    """
+    model, info = current_model(picker=picker)
+    try:
+        net, _ = models.resolve(model)
+    except ValueError as err:
+        st.error(str(err))
+        st.stop()
+    return model, info, net
+
+
 def model_note(info: models.ModelInfo) -> None:
     """The chosen model's note, once, in the sidebar under the picker (pages do not repeat it).
 
