@@ -484,8 +484,7 @@ def pointing(fresh_shapes) -> tuple[float, float]:
 @pytest.mark.xfail(
     strict=True,
     reason="Issue 8's localisation bar (>= 95 %) is not met yet: the shipped shapes model's "
-    "Grad-CAM peaks sit on object outlines (47.0 % inside the mask on the 45,000 × 9 model, "
-    "49.5 % on the 24,000 × 7 one). Issue 8 stays open; "
+    "Grad-CAM peaks sit on object outlines (49.5 % inside the mask on issue 14's model). Issue 8 stays open; "
     "strict, so this turns red the day the bar is met and the mark must go.",
 )
 def test_pointing_game_meets_the_issue_bar(pointing):
@@ -495,9 +494,9 @@ def test_pointing_game_meets_the_issue_bar(pointing):
 
 def test_pointing_game_is_far_above_a_random_peak(pointing):
     # A floor that guards what the map does achieve today: well above chance, and no worse
-    # than the shipped model's measured rate minus a margin. Issue 14's 45,000 × 9 model (pen
-    # outlines, whose mask is the enclosed region) measured 47.0 % strict (the 24,000 × 7 one
-    # 49.5 %, issue 8's: 74 %), so the floor is 0.4 now.
+    # than the shipped model's measured rate minus a margin. Issue 14's model (pen outlines,
+    # whose mask is the enclosed region) measured 49.5 % strict (issue 8's: 74 %), so the
+    # floor is 0.4 now.
     rate, chance, _ = pointing
     assert rate >= 0.4 and rate >= 2.5 * chance, f"pointing game {rate:.1%}, random {chance:.1%}"
 
@@ -505,9 +504,7 @@ def test_pointing_game_is_far_above_a_random_peak(pointing):
 @pytest.mark.xfail(
     strict=True,
     reason="Issue 14's bar, peak within 15 px at 224² of the object (Zhang et al. 2016): "
-    "measured 89.5 % on the 45,000 × 9 model (94.5 % on the 24,000 × 7 one), below 95 %; "
-    "most misses peak 5-8 px off the object, several on the frame's edge. Strict: turns red "
-    "when met.",
+    "measured 94.5 % on the issue-14 model, below 95 %. Strict: turns red when met.",
 )
 def test_pointing_game_with_tolerance_meets_the_issue_bar(pointing):
     _, _, near = pointing
@@ -515,10 +512,8 @@ def test_pointing_game_with_tolerance_meets_the_issue_bar(pointing):
 
 
 def test_pointing_game_with_tolerance_floor(pointing):
-    # Today's level minus a margin: 89.5 % on the 45,000 × 9 model (it was 94.5 % on the less
-    # accurate 24,000 × 7 one, when this floor was 0.9).
     _, _, near = pointing
-    assert near >= 0.85, f"pointing game with tolerance {near:.1%}"
+    assert near >= 0.9, f"pointing game with tolerance {near:.1%}"
 
 
 @pytest.mark.parametrize("name", ["digits", "shapes"])
