@@ -408,7 +408,7 @@ def test_page_defaults_show_stripes_a_class_can_see():
     # A low frequency passes a wider band, pulled down by the photo's own low frequencies.
     assert np.hypot(fx, fy) == pytest.approx(0.12, abs=0.04)
     angle = np.arctan2(fy, fx) % np.pi
-    assert abs(angle - 1.5) < 0.15
+    assert abs(angle - 1.5) < 0.25  # FFT bins are coarse in angle this close to 0 frequency
     assert len(at.get("download_button")) >= 6
 
 
