@@ -12,12 +12,20 @@ from all of them. Following Lee et al. (2018), at SEVERAL layers:
 2. at each layer, fit class means mu_c and ONE shared (within-class) covariance Sigma on the
    model's training-like data, and take the Mahalanobis distance to the closest class mean,
    d(f) = min_c sqrt((f - mu_c)^T Sigma^-1 (f - mu_c));
-3. combine the layers by a sum of standardised distances, s = sum_l (d_l - m_l) / s_l, with
+3. combine the layers by a sum of standardised distances, D = sum_l (d_l - m_l) / s_l, with
    m_l and s_l the mean and standard deviation of d_l on held-out training-like data (Lee et
    al. weight the layers by a regression fitted on outliers; we have no outliers to fit on,
    so every layer counts the same);
-4. calibrate on that held-out data: familiarity = 1 - F(s), where F is the empirical CDF
-   of the held-out scores. On data like the training data familiarity is then roughly
+4. add the classifier's own doubt, C = -log(max softmax probability) (Hendrycks & Gimpel's
+   baseline, 2017): a photo often lies near SOME class mean at every layer and still splits
+   the softmax between classes, which typical pictures rarely do. The two evidences are
+   merged as p-values (Fisher's method): s = -log P_D(D) - log P_C(C), where P is the share
+   of held-out training-like pictures with a higher D (or C). A model can leave the doubt
+   out (`calibrate(use_doubt=False)`, then s = D): the digits model is often unsure about
+   real handwriting that is perfectly familiar (scikit-learn's blurry 8×8 digits), so for it
+   the doubt would flag ambiguity, not novelty;
+5. calibrate on that held-out data: familiarity = 1 - F(s), where F is the empirical CDF
+   of the held-out scores s. On data like the training data familiarity is then roughly
    uniform on [0, 1]; far outside it is 0.
 
 Everything is fitted on the model's own training-like data only (the generators, and for
@@ -34,12 +42,15 @@ card. `python -m cnnviz.train NAME` writes them after training;
 `python -m cnnviz.train NAME --calibrate-only` recomputes them for a shipped model.
 
 References:
+    Hendrycks, Gimpel, "A Baseline for Detecting Misclassified and Out-of-Distribution
+    Examples in Neural Networks", ICLR 2017 (maximum softmax probability).
     Lee, Lee, Lee, Shin, "A Simple Unified Framework for Detecting Out-of-Distribution
     Samples and Adversarial Attacks", NeurIPS 2018 (Mahalanobis score, feature ensemble).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import threading
@@ -67,6 +78,7 @@ __all__ = [
     "layer_features",
     "class_statistics",
     "mahalanobis_distances",
+    "doubt",
     "calibrate",
     "save_stats",
     "load_stats",
@@ -106,7 +118,11 @@ class FamiliarityStats:
             (plus a small ridge).
         centre: (L,) mean of each layer's distance on the held-out data.
         scale: (L,) standard deviation of each layer's distance there.
-        quantiles: (1001,) held-out combined scores at the levels 0, 0.001, ..., 1 (their ECDF).
+        distance_quantiles: (1001,) held-out summed standardised distances D at the levels
+            0, 0.001, ..., 1 (their ECDF).
+        confidence_quantiles: (1001,) held-out doubts C = -log(max softmax), likewise.
+        quantiles: (1001,) held-out combined scores s, likewise.
+        use_doubt: whether s merges the doubt with D (else s = D).
         threshold: `unfamiliar` flags familiarity below this.
         model_sha256: SHA-256 of the .keras file the statistics belong to ("" if none).
     """
@@ -116,9 +132,12 @@ class FamiliarityStats:
     precisions: tuple[np.ndarray, ...]
     centre: np.ndarray
     scale: np.ndarray
+    distance_quantiles: np.ndarray
+    confidence_quantiles: np.ndarray
     quantiles: np.ndarray
     threshold: float = DEFAULT_THRESHOLD
     model_sha256: str = ""
+    use_doubt: bool = True
 
 
 def stats_path(name: str) -> Path:
@@ -190,23 +209,38 @@ def layer_features(
     one is taken as it is. The feature model is built once per (model, layers) and shares the
     model's weights (nothing is changed).
     """
+    return _features_and_output(model, x, layers)[0]
+
+
+def doubt(probabilities: np.ndarray) -> np.ndarray:
+    """(N,) C = -log(max softmax probability): 0 when the model is sure, log(k) at worst."""
+    p = np.asarray(probabilities, np.float64)
+    return -np.log(np.clip(p.max(axis=-1), 1e-12, 1.0))
+
+
+def _features_and_output(
+    model: keras.Model, x: np.ndarray, layers: tuple[str, ...] | list[str]
+) -> tuple[list[np.ndarray], np.ndarray]:
+    # One forward pass for the features at `layers` and the model's output (its softmax).
     key = tuple(layers)
     with _lock:
         cached = _feature_models.get(model)
         if cached is None or cached[0] != key:
-            cached = (key, _layers.feature_model(model, list(key), include_output=False))
+            cached = (key, _layers.feature_model(model, list(key), include_output=True))
             _feature_models[model] = cached
     fm = cached[1]
     x = np.asarray(x, np.float32)
     parts: list[list[np.ndarray]] = [[] for _ in key]
+    probs: list[np.ndarray] = []
     for i in range(0, len(x), _BATCH):
-        outs = fm(x[i : i + _BATCH], training=False)
-        outs = outs if isinstance(outs, list | tuple) else [outs]
-        for part, out in zip(parts, outs, strict=True):
-            part.append(_summarise(np.asarray(out)))
-    return [
+        *outs, out = fm(x[i : i + _BATCH], training=False)
+        for part, o in zip(parts, outs, strict=True):
+            part.append(_summarise(np.asarray(o)))
+        probs.append(np.asarray(out, np.float64))
+    feats = [
         np.concatenate(p).astype(np.float64) if p else np.zeros((0, 0), np.float64) for p in parts
     ]
+    return feats, (np.concatenate(probs) if probs else np.zeros((0, 0), np.float64))
 
 
 def class_statistics(
@@ -258,6 +292,32 @@ def _combine(d: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray
     return ((d - centre) / scale).sum(axis=1)
 
 
+# The smallest tail share `_tail` returns: half a quantile step (a score beyond all the
+# calibration scores is "rarer than 1 in 2,000", not impossible).
+_MIN_TAIL = 0.5 / (len(_LEVELS) - 1)
+
+
+def _tail(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    # The share of calibration scores above each value, read off their stored quantiles.
+    cdf = np.interp(values, quantiles, _LEVELS, left=0.0, right=1.0)
+    return np.clip(1.0 - cdf, _MIN_TAIL, 1.0)
+
+
+def _fisher(
+    distance: np.ndarray, doubt_: np.ndarray, distance_q: np.ndarray, doubt_q: np.ndarray
+) -> np.ndarray:
+    # Fisher's method: the two tail shares (p-values) merged as -log p_D - log p_C.
+    return -np.log(_tail(distance, distance_q)) - np.log(_tail(doubt_, doubt_q))
+
+
+def _score(stats: FamiliarityStats, d: np.ndarray, doubt_: np.ndarray) -> np.ndarray:
+    # The combined score s from per-layer distances (N, L) and doubts (N,).
+    total = _combine(d, stats.centre, stats.scale)
+    if not stats.use_doubt:
+        return total
+    return _fisher(total, doubt_, stats.distance_quantiles, stats.confidence_quantiles)
+
+
 def calibrate(
     model: keras.Model,
     fit_x: np.ndarray,
@@ -266,13 +326,15 @@ def calibrate(
     *,
     classes: int,
     threshold: float = DEFAULT_THRESHOLD,
+    use_doubt: bool = True,
     model_file: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> FamiliarityStats:
     """Fit the statistics on (fit_x, fit_y) and calibrate the combined score on held_x.
 
     Inputs are preprocessed batches, as the model takes them; both must be training-like
-    data (never the data the flag is judged on).
+    data (never the data the flag is judged on). `use_doubt` merges the softmax doubt into
+    the score (see the module docstring).
     """
     say = progress or (lambda _line: None)
     layers = feature_layers(model)
@@ -282,20 +344,25 @@ def calibrate(
     means = tuple(m for m, _ in fitted)
     precisions = tuple(p for _, p in fitted)
     say(f"class statistics fitted on {len(fit_x)} pictures; calibrating on {len(held_x)}")
-    held = _closest(layer_features(model, held_x, layers), means, precisions)
+    held_feats, held_probs = _features_and_output(model, held_x, layers)
+    held = _closest(held_feats, means, precisions)
     centre = held.mean(axis=0)
     scale = np.maximum(held.std(axis=0), 1e-12)
-    quantiles = np.quantile(_combine(held, centre, scale), _LEVELS)
-    return FamiliarityStats(
+    stats = FamiliarityStats(
         layers=layers,
         means=means,
         precisions=precisions,
         centre=centre,
         scale=scale,
-        quantiles=quantiles,
+        distance_quantiles=np.quantile(_combine(held, centre, scale), _LEVELS),
+        confidence_quantiles=np.quantile(doubt(held_probs), _LEVELS),
+        quantiles=np.zeros(len(_LEVELS)),  # filled in below, from these
         threshold=float(threshold),
         model_sha256=_sha256(model_file) if model_file is not None else "",
+        use_doubt=bool(use_doubt),
     )
+    quantiles = np.quantile(_score(stats, held, doubt(held_probs)), _LEVELS)
+    return dataclasses.replace(stats, quantiles=quantiles)
 
 
 def save_stats(stats: FamiliarityStats, path: Path) -> None:
@@ -309,9 +376,12 @@ def save_stats(stats: FamiliarityStats, path: Path) -> None:
         layers=np.array(stats.layers, dtype=str),
         centre=np.asarray(stats.centre, np.float64),
         scale=np.asarray(stats.scale, np.float64),
+        distance_quantiles=stats.distance_quantiles.astype(np.float32),
+        confidence_quantiles=stats.confidence_quantiles.astype(np.float32),
         quantiles=stats.quantiles.astype(np.float32),
         threshold=np.array(stats.threshold),
         model_sha256=np.array(stats.model_sha256),
+        use_doubt=np.array(stats.use_doubt),
         **per_layer,
     )
 
@@ -323,9 +393,10 @@ def load_stats(path: Path) -> FamiliarityStats:
         FamiliarityUnavailable: the file is not in this format (written by an older version).
     """
     with np.load(path, allow_pickle=False) as z:
-        if "layers" not in z.files:
+        if not {"layers", "confidence_quantiles", "use_doubt"} <= set(z.files):
             raise FamiliarityUnavailable(
-                f"Expected multi-layer familiarity statistics in {Path(path).name}. Received "
+                f"Expected multi-layer familiarity statistics with the softmax doubt in "
+                f"{Path(path).name}. Received "
                 f"an older format (keys {sorted(z.files)}). Recompute them with "
                 "python -m cnnviz.train NAME --calibrate-only"
             )
@@ -336,9 +407,12 @@ def load_stats(path: Path) -> FamiliarityStats:
             precisions=tuple(z[f"precision_{i}"].astype(np.float64) for i in range(len(layers))),
             centre=z["centre"].astype(np.float64),
             scale=z["scale"].astype(np.float64),
+            distance_quantiles=z["distance_quantiles"].astype(np.float64),
+            confidence_quantiles=z["confidence_quantiles"].astype(np.float64),
             quantiles=z["quantiles"].astype(np.float64),
             threshold=float(z["threshold"]),
             model_sha256=str(z["model_sha256"]),
+            use_doubt=bool(z["use_doubt"]),
         )
 
 
@@ -379,22 +453,32 @@ def stats_for(model: str | keras.Model) -> FamiliarityStats:
     return stats
 
 
+def _evidence(model: str | keras.Model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # (N, L) per-layer distances and (N,) doubts, from one forward pass.
+    stats = stats_for(model)
+    net, prep = _preprocess.resolve(model)
+    feats, probs = _features_and_output(net, prep(images), stats.layers)
+    return _closest(feats, stats.means, stats.precisions), doubt(probs)
+
+
 def distances(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
     """(N, L) Mahalanobis distance of each image's features to the closest class mean, per layer.
 
     The columns follow `stats_for(model).layers`. Images go in as pages pass them (uint8, any
     size: the model's preprocessing applies).
     """
-    stats = stats_for(model)
-    net, prep = _preprocess.resolve(model)
-    feats = layer_features(net, prep(images), stats.layers)
-    return _closest(feats, stats.means, stats.precisions)
+    return _evidence(model, images)[0]
 
 
 def scores(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
-    """(N,) the combined score: sum over layers of standardised distances (higher: stranger)."""
-    stats = stats_for(model)
-    return _combine(distances(model, images), stats.centre, stats.scale)
+    """(N,) the combined score s (higher: stranger).
+
+    s = -log P_D - log P_C: the tail shares, among held-out training-like pictures, of the
+    summed standardised distances D and of the softmax doubt (Fisher's method); or s = D
+    for a model calibrated without the doubt.
+    """
+    d, c = _evidence(model, images)
+    return _score(stats_for(model), d, c)
 
 
 def familiarity(model: str | keras.Model, images: np.ndarray) -> np.ndarray:
