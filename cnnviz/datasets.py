@@ -49,6 +49,8 @@ __all__ = [
     "KerasDataset",
     "shapes",
     "scenes",
+    "scenes_from",
+    "SCENE_STYLES",
     "digits",
     "mnist_normalize",
     "distort_digits",
@@ -260,7 +262,7 @@ def shapes(
     one of `SHAPE_STYLES`:
 
     - filled: today's clean filled polygon, light on dark or dark on light;
-    - outline: a pen outline of random width (about 1-5 px at 64×64), hand-drawn: wobbly,
+    - outline: a pen outline of random width (about 1-9 px at 64×64), hand-drawn: wobbly,
       with rounded or jittered corners and an imperfect closure (a gap or an overshoot); a
       star is sometimes drawn in one stroke as a pentagram, a cross as two strokes;
     - doodle: the same wobbly contour coloured in, sometimes with streaks or its outline;
@@ -400,8 +402,12 @@ def _rasterise_shapes(
     )
     upright = rng.random(n) < 0.5
     angle = np.where(upright, rng.normal(0, 0.15, n), rng.uniform(0, 2 * math.pi, n))
-    # Pen width at 64×64: log-uniform in 0.8-5 px, thinner for small objects.
-    pen = np.exp(rng.uniform(np.log(0.8), np.log(5.0), n)) * np.minimum(1.0, extent / 0.35)
+    # Pen width at 64×64: log-uniform in 0.8-9 px, at most 16 % of the object's extent (so a
+    # small shape stays an outline, not a blob). The thick end is a marker or a finger on a
+    # tablet, cropped to the drawing: the Network canvas's brush around a drawing of 60 % of
+    # the canvas becomes about 7 px at 64×64.
+    pen = np.exp(rng.uniform(np.log(0.8), np.log(9.0), n))
+    pen = np.clip(pen, None, 0.16 * extent * 64)
     pen = np.maximum(pen, 0.8) * scale
     n_lines = rng.integers(0, 4, n)
     n_dots = rng.integers(0, 5, n)
@@ -1222,42 +1228,63 @@ def scenes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nda
     rng = np.random.default_rng(seed)
     # A pool of single-shape pictures, drawn by the public generator (which checks `size`).
     pool_seed = int(rng.integers(2**31))
-    # Filled styles only: a pen outline's mask holds the paper it encloses, so pasting it would
-    # carry a patch of another picture's background along (and its "object" would not stand out).
+    # Filled styles only (SCENE_STYLES): a pen outline would not stand out when pasted.
     pool, pool_labels, pool_masks = shapes(
-        6 * n + 32, seed=pool_seed, size=size, styles=("filled", "doodle", "outlined_fill")
+        6 * n + 32, seed=pool_seed, size=size, styles=SCENE_STYLES
     )
+    images, labels, masks = _scenes_from_pool(rng, pool, pool_labels, pool_masks, n)
+    if len(images) < n:
+        # Not enough small objects in the pool (tiny n): draw a fresh pool for the rest.
+        rest = scenes(n - len(images), seed=seed + 1, size=size)
+        parts = zip((images, labels, masks), rest, strict=True)
+        images, labels, masks = (np.concatenate([a, b]) for a, b in parts)
+    return images, labels, masks
+
+
+#: The `shapes` styles a scene's objects come from. A pen outline's mask holds the paper it
+#: encloses, so pasting it would carry a patch of another picture's background along.
+SCENE_STYLES = ("filled", "doodle", "outlined_fill")
+
+
+def scenes_from(
+    pool: np.ndarray, pool_labels: np.ndarray, pool_masks: np.ndarray, n: int, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Up to `n` two-object scenes built like `scenes`, from given `shapes` pictures.
+
+    For training on scenes without drawing a pool twice: pass pictures of `SCENE_STYLES`
+    (`shapes(..., styles=SCENE_STYLES)`) with their labels and masks. Each picture is the
+    background of at most one scene, so a pool gives fewer scenes than n when it holds too
+    few objects of a scene's size (about 40 % of `shapes` pictures are).
+
+    Returns:
+        images (m, H, W, 3), labels (m, 2), masks (m, 2, H, W), m <= n, as `scenes`.
+    """
+    n = _check_n(n)
+    return _scenes_from_pool(np.random.default_rng(seed), pool, pool_labels, pool_masks, n)
+
+
+def _scenes_from_pool(rng, pool, pool_labels, pool_masks, n):
+    size = pool.shape[1]
     extent = np.maximum(pool_masks.any(axis=1).sum(axis=1), pool_masks.any(axis=2).sum(axis=1))
     small = np.flatnonzero(
         (extent <= _SCENE_MAX_EXTENT * size) & (extent >= _SCENE_MIN_EXTENT * size)
     )
     light = np.array(
-        [pool[i][pool_masks[i]].mean() > pool[i][~pool_masks[i]].mean() for i in small]
+        [pool[i][pool_masks[i]].mean() > pool[i][~pool_masks[i]].mean() for i in small],
+        dtype=bool,
     )
-
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     labels = np.empty((n, 2), dtype=np.int64)
     masks = np.empty((n, 2, size, size), dtype=bool)
-    done, base_k = 0, 0
-    while done < n:
-        if base_k >= len(small):
-            # Not enough small objects in the pool (tiny n): draw a fresh pool.
-            return _merge_scenes(
-                scenes(n - done, seed=seed + 1, size=size), images, labels, masks, done
-            )
-        b = small[base_k]
-        base_k += 1
-        scene = _paste_second(rng, pool, pool_labels, pool_masks, small, light, base_k - 1, b)
-        if scene is None:
-            continue
-        images[done], labels[done], masks[done] = scene
-        done += 1
-    return images, labels, masks
-
-
-def _merge_scenes(rest, images, labels, masks, done):
-    images[done:], labels[done:], masks[done:] = rest
-    return images, labels, masks
+    done = 0
+    for k, b in enumerate(small):
+        if done == n:
+            break
+        scene = _paste_second(rng, pool, pool_labels, pool_masks, small, light, k, b)
+        if scene is not None:
+            images[done], labels[done], masks[done] = scene
+            done += 1
+    return images[:done], labels[:done], masks[:done]
 
 
 def _paste_second(rng, pool, pool_labels, pool_masks, small, light, k, b):

@@ -66,3 +66,18 @@ def test_scenes_bad_arguments():
         datasets.scenes(-1)
     with pytest.raises(datasets.DatasetError):
         datasets.scenes(2, size=16)
+
+
+def test_scenes_from_a_given_pool_paste_its_objects():
+    pool, pool_labels, pool_masks = datasets.shapes(120, seed=21, styles=datasets.SCENE_STYLES)
+    images, labels, masks = datasets.scenes_from(pool, pool_labels, pool_masks, 12, seed=4)
+    assert 1 <= len(images) <= 12 and labels.shape == (len(images), 2)
+    assert masks.shape == (len(images), 2, 64, 64)
+    for image, lab, (a, b) in zip(images, labels, masks, strict=True):
+        assert lab[0] != lab[1] and not (a & b).any()
+        # The background picture is a pool picture of the first class, unchanged off the
+        # pasted object; the pasted object's pixels come from a picture of the second class.
+        base = [i for i in range(len(pool)) if np.array_equal(pool[i][~b], image[~b])]
+        assert base and pool_labels[base[0]] == lab[0]
+    again = datasets.scenes_from(pool, pool_labels, pool_masks, 12, seed=4)
+    np.testing.assert_array_equal(again[0], images)
