@@ -49,8 +49,6 @@ __all__ = [
     "KerasDataset",
     "shapes",
     "scenes",
-    "scenes_from",
-    "SCENE_STYLES",
     "digits",
     "mnist_normalize",
     "distort_digits",
@@ -1228,9 +1226,9 @@ def scenes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nda
     rng = np.random.default_rng(seed)
     # A pool of single-shape pictures, drawn by the public generator (which checks `size`).
     pool_seed = int(rng.integers(2**31))
-    # Filled styles only (SCENE_STYLES): a pen outline would not stand out when pasted.
+    # Filled styles only (_SCENE_STYLES): a pen outline would not stand out when pasted.
     pool, pool_labels, pool_masks = shapes(
-        6 * n + 32, seed=pool_seed, size=size, styles=SCENE_STYLES
+        6 * n + 32, seed=pool_seed, size=size, styles=_SCENE_STYLES
     )
     images, labels, masks = _scenes_from_pool(rng, pool, pool_labels, pool_masks, n)
     if len(images) < n:
@@ -1241,26 +1239,9 @@ def scenes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nda
     return images, labels, masks
 
 
-#: The `shapes` styles a scene's objects come from. A pen outline's mask holds the paper it
+# The `shapes` styles a scene's objects come from. A pen outline's mask holds the paper it
 #: encloses, so pasting it would carry a patch of another picture's background along.
-SCENE_STYLES = ("filled", "doodle", "outlined_fill")
-
-
-def scenes_from(
-    pool: np.ndarray, pool_labels: np.ndarray, pool_masks: np.ndarray, n: int, *, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Up to `n` two-object scenes built like `scenes`, from given `shapes` pictures.
-
-    For training on scenes without drawing a pool twice: pass pictures of `SCENE_STYLES`
-    (`shapes(..., styles=SCENE_STYLES)`) with their labels and masks. Each picture is the
-    background of at most one scene, so a pool gives fewer scenes than n when it holds too
-    few objects of a scene's size (about 40 % of `shapes` pictures are).
-
-    Returns:
-        images (m, H, W, 3), labels (m, 2), masks (m, 2, H, W), m <= n, as `scenes`.
-    """
-    n = _check_n(n)
-    return _scenes_from_pool(np.random.default_rng(seed), pool, pool_labels, pool_masks, n)
+_SCENE_STYLES = ("filled", "doodle", "outlined_fill")
 
 
 def _scenes_from_pool(rng, pool, pool_labels, pool_masks, n):

@@ -151,7 +151,8 @@ def test_mask_holes_and_convexity_match_the_labels(styles):
         if name in convex:
             assert region.solidity > 0.8, name  # small objects: pixel steps
         if name in ("star", "cross"):
-            assert region.solidity < (0.85 if hand else 0.8), name
+            # A thick pen line (up to 16 % of the object) fattens a drawn cross's arms.
+            assert region.solidity < (0.87 if hand else 0.8), name
         elongation = region.axis_major_length / region.axis_minor_length
         if name == "diamond":
             assert elongation > (1.3 if hand else 1.4), name

@@ -47,15 +47,16 @@ def pointing_hits(scenes):
 
 
 def test_gradcam_points_at_each_present_class(pointing_hits):
-    # The pointing game (4 px at 64², as 15 px at 224²). With the shapes model retrained on
-    # drawn shapes (issue 14): 0.708 on these 24 scenes (48 maps), 0.835 on 200 scenes (seed 123);
-    # it was 0.905 with the old model. Issue 16's bar is 0.95 (strict xfail below); this guards
-    # today's level.
-    assert pointing_hits.mean() >= 0.65
+    # The pointing game (4 px at 64², as 15 px at 224²). Issue 14's 36,000 × 8 shapes model:
+    # 0.917 on these 24 scenes (48 maps), 0.902 on 200 scenes (seed 123); the 24,000 × 7 one
+    # 0.708 and 0.835. Most misses peak in the background just outside a round object (circle,
+    # hexagon), not on the other object. Issue 16's bar is 0.95 (strict xfail below); this
+    # guards today's level.
+    assert pointing_hits.mean() >= 0.8
 
 
 @pytest.mark.xfail(
-    strict=True, reason="issue 16's bar: >= 95% of class maps on their object; 0.71-0.84 today"
+    strict=True, reason="issue 16's bar: >= 95% of class maps on their object; 0.90-0.92 today"
 )
 def test_gradcam_pointing_on_scenes_meets_issue_16_bar(pointing_hits):
     assert pointing_hits.mean() >= 0.95
@@ -66,18 +67,3 @@ def test_scenes_bad_arguments():
         datasets.scenes(-1)
     with pytest.raises(datasets.DatasetError):
         datasets.scenes(2, size=16)
-
-
-def test_scenes_from_a_given_pool_paste_its_objects():
-    pool, pool_labels, pool_masks = datasets.shapes(120, seed=21, styles=datasets.SCENE_STYLES)
-    images, labels, masks = datasets.scenes_from(pool, pool_labels, pool_masks, 12, seed=4)
-    assert 1 <= len(images) <= 12 and labels.shape == (len(images), 2)
-    assert masks.shape == (len(images), 2, 64, 64)
-    for image, lab, (a, b) in zip(images, labels, masks, strict=True):
-        assert lab[0] != lab[1] and not (a & b).any()
-        # The background picture is a pool picture of the first class, unchanged off the
-        # pasted object; the pasted object's pixels come from a picture of the second class.
-        base = [i for i in range(len(pool)) if np.array_equal(pool[i][~b], image[~b])]
-        assert base and pool_labels[base[0]] == lab[0]
-    again = datasets.scenes_from(pool, pool_labels, pool_masks, 12, seed=4)
-    np.testing.assert_array_equal(again[0], images)

@@ -263,34 +263,3 @@ def test_training_script_rejects_an_unknown_model():
         timeout=120,
     )
     assert result.returncode == 2 and "invalid choice" in result.stderr
-
-
-def test_train_model_learns_soft_labels_with_the_categorical_loss(tiny_data):
-    # Every picture labelled half class 0, half class 1: cross-entropy against soft labels is
-    # smallest at p = (0.5, 0.5), so the trained model must predict about that everywhere.
-    # Integer validation labels are one-hot encoded to match.
-    x, y = tiny_data
-    soft = np.full((len(x), 2), 0.5, np.float32)
-    model = _tiny_model()
-    history = train_model(
-        model, x, soft, epochs=30, batch_size=16, validation_data=(x, y), learning_rate=0.05
-    )
-    assert model.loss == "categorical_crossentropy"
-    assert "val_loss" in history and np.isfinite(history["val_loss"]).all()
-    p = model.predict(x, verbose=0)
-    np.testing.assert_allclose(p, 0.5, atol=0.1)
-
-
-def test_training_scenes_are_shuffled_in_with_half_and_half_labels():
-    from cnnviz.train import _training_scenes
-
-    x, y, _ = datasets.shapes(40, seed=3)
-    ax, ay, info = _training_scenes(x, y, 10, seed=5)
-    assert ax.shape == (50, 64, 64, 3) and ay.shape == (50, 8) and info["n"] == 10
-    np.testing.assert_allclose(ay.sum(axis=1), 1.0)
-    halves = (ay == 0.5).sum(axis=1)
-    assert (halves == 2).sum() == 10 and (ay.max(axis=1) == 1.0).sum() == 40
-    # The single pictures keep their labels: each original picture is found with its class.
-    for img, label in zip(x, y, strict=True):
-        row = np.flatnonzero((ax == img).all(axis=(1, 2, 3)))
-        assert len(row) >= 1 and ay[row[0], label] == 1.0
