@@ -84,13 +84,18 @@ def test_layer_features_are_channel_means_and_maxima_of_the_keras_outputs():
     np.testing.assert_allclose(feats[1], hidden, rtol=1e-5, atol=1e-6)
 
 
-def test_calibrated_score_is_the_sum_of_standardised_per_layer_distances():
+def _tiny_calibration(seed: int, n_held: int, **kwargs):
+    """(model, rng, held-out inputs, stats) of the tiny model calibrated on uniform noise."""
     model = _tiny_model()
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(seed)
     fit_x = rng.uniform(0, 1, (200, 8, 8, 1)).astype(np.float32)
     fit_y = np.arange(200) % 2
-    held_x = rng.uniform(0, 1, (300, 8, 8, 1)).astype(np.float32)
-    stats_ = fam.calibrate(model, fit_x, fit_y, held_x, classes=2, use_doubt=False)
+    held_x = rng.uniform(0, 1, (n_held, 8, 8, 1)).astype(np.float32)
+    return model, rng, held_x, fam.calibrate(model, fit_x, fit_y, held_x, classes=2, **kwargs)
+
+
+def test_calibrated_score_is_the_sum_of_standardised_per_layer_distances():
+    model, rng, held_x, stats_ = _tiny_calibration(2, 300, use_doubt=False)
     assert stats_.layers == fam.feature_layers(model) and not stats_.use_doubt
     # Reference, layer by layer with scipy: the closest class mean's Mahalanobis distance.
     q = rng.uniform(0, 1, (4, 8, 8, 1)).astype(np.float32)
@@ -124,12 +129,7 @@ def _tail_share(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def test_with_the_doubt_the_score_merges_distance_and_softmax_tail_shares_by_fisher():
-    model = _tiny_model()
-    rng = np.random.default_rng(3)
-    fit_x = rng.uniform(0, 1, (200, 8, 8, 1)).astype(np.float32)
-    fit_y = np.arange(200) % 2
-    held_x = rng.uniform(0, 1, (2000, 8, 8, 1)).astype(np.float32)
-    stats_ = fam.calibrate(model, fit_x, fit_y, held_x, classes=2)
+    model, rng, held_x, stats_ = _tiny_calibration(3, 2000)
     assert stats_.use_doubt
 
     # Reference: D from the distances, C = -log max softmax from Keras' own predict, and

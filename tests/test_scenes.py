@@ -33,8 +33,7 @@ def test_both_objects_are_visible_and_apart(scenes):
             assert abs(gray[m].mean() - gray[ring].mean()) > 25
 
 
-@pytest.fixture(scope="module")
-def pointing_hits(scenes):
+def _pointing_hits(scenes):
     """For each present class of each scene: does its Grad-CAM peak land on its object?"""
     images, labels, masks = scenes
     hits = []
@@ -46,20 +45,26 @@ def pointing_hits(scenes):
     return np.array(hits)
 
 
+@pytest.fixture(scope="module")
+def pointing_hits(scenes):
+    return _pointing_hits(scenes)
+
+
 def test_gradcam_points_at_each_present_class(pointing_hits):
-    # The pointing game (4 px at 64², as 15 px at 224²). Issue 14's 36,000 × 8 shapes model:
-    # 0.917 on these 24 scenes (48 maps), 0.902 on 200 scenes (seed 123); the 24,000 × 7 one
-    # 0.708 and 0.835. Most misses peak in the background just outside a round object (circle,
-    # hexagon), not on the other object. Issue 16's bar is 0.95 (strict xfail below); this
-    # guards today's level.
-    assert pointing_hits.mean() >= 0.8
+    # The pointing game (4 px at 64², as 15 px at 224²). The shipped shapes model (36,000 × 8,
+    # evidence kept on the object): 0.979 on these 24 scenes (48 maps), 0.930 on 200 scenes
+    # (seed 123); without the evidence term 0.917 and 0.902; the 24,000 × 7 model 0.708 and
+    # 0.835. Issue 16's bar is 0.95 on 200 (strict xfail below); this guards today's level.
+    assert pointing_hits.mean() >= 0.85
 
 
 @pytest.mark.xfail(
-    strict=True, reason="issue 16's bar: >= 95% of class maps on their object; 0.90-0.92 today"
+    strict=True,
+    reason="issue 16's bar: >= 95% of class maps on their object; 0.93 on 200 scenes today",
 )
-def test_gradcam_pointing_on_scenes_meets_issue_16_bar(pointing_hits):
-    assert pointing_hits.mean() >= 0.95
+def test_gradcam_pointing_on_scenes_meets_issue_16_bar():
+    # On 200 scenes (400 maps), as the issue reports it: 24 are too few for a 95 % bar.
+    assert _pointing_hits(datasets.scenes(200, seed=123)).mean() >= 0.95
 
 
 def test_scenes_bad_arguments():

@@ -55,8 +55,12 @@ def test_shipped_digits_model_reads_fresh_digits():
 @pytest.mark.slow
 def test_shipped_shapes_model_recognises_fresh_shapes():
     model = _load("shapes")
-    x, y, _ = datasets.shapes(800, seed=FRESH_SEED)
-    assert _accuracy(model, x, y) >= 0.98  # issue 14's bar for the project's own data
+    # Issue 14's bar for the project's own data, on 2,400 fresh pictures: on 800 a 98.5 %
+    # model moves by about ±0.5 points (the shipped one: 97.9 % on the first 800, 98.45 % on
+    # 6,000 others, 98.6 % on the card's 3,000 held-out).
+    sets = [datasets.shapes(800, seed=FRESH_SEED + k)[:2] for k in range(3)]
+    x, y = (np.concatenate(parts) for parts in zip(*sets, strict=True))
+    assert _accuracy(model, x, y) >= 0.98
 
 
 @pytest.mark.parametrize(
@@ -263,3 +267,55 @@ def test_training_script_rejects_an_unknown_model():
         timeout=120,
     )
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_masks_are_packed_as_cells_near_the_object():
+    from cnnviz.train import _pack_masks
+
+    masks = np.zeros((2, 64, 64), bool)
+    masks[0, 30:34, 30:34] = True  # pixels 30-33: cells 7 and 8 in each direction
+    masks[1, 0, 63] = True  # one pixel in the top right corner cell (0, 15)
+    packed = _pack_masks(np.array([3, 5]), masks)
+    assert packed.shape == (2, 1 + 256) and packed.dtype == np.float32
+    assert packed[:, 0].tolist() == [3.0, 5.0]
+    # Reference written with loops: a cell is on the object when a pixel of it, or of one of
+    # its 8 neighbours, is.
+    for i in range(2):
+        cells = np.array(
+            [
+                [masks[i, r * 4 : r * 4 + 4, c * 4 : c * 4 + 4].any() for c in range(16)]
+                for r in range(16)
+            ]
+        )
+        want = np.zeros((16, 16), bool)
+        for r, c in zip(*np.nonzero(cells), strict=True):
+            want[max(0, r - 1) : r + 2, max(0, c - 1) : c + 2] = True
+        np.testing.assert_array_equal(packed[i, 1:].reshape(16, 16), want)
+
+
+def test_evidence_on_object_loss_is_cross_entropy_plus_the_off_object_share():
+    import tensorflow as tf
+
+    from cnnviz.architectures import shapes_cnn
+    from cnnviz.train import _evidence_on_object, _pack_masks
+
+    keras.utils.set_random_seed(1)
+    net = shapes_cnn(classes=8, rescale=True)
+    x, y, masks = datasets.shapes(6, seed=5)
+    packed = _pack_masks(y, masks)
+    wrapper = _evidence_on_object(net, "conv4", 0.5, 1e-3)
+    got = wrapper.test_step((tf.constant(x, tf.float32), tf.constant(packed)))
+    # Reference with Keras pieces and numpy: CE of the net's softmax, and the share of the
+    # true class's positive CAM (bn4 map times the Dense weights) on cells off the object.
+    a = np.asarray(keras.Model(net.inputs, net.get_layer("bn4").output)(x.astype(np.float32)))
+    p = np.asarray(net(x.astype(np.float32)))
+    ce = -np.log(p[np.arange(6), y]).mean()
+    w = np.asarray(net.layers[-1].kernel)[:, y].T  # (6, 64)
+    cam = np.maximum(np.einsum("bhwk,bk->bhw", a, w), 0)
+    on = packed[:, 1:].reshape(6, 16, 16)
+    share = (cam * (1 - on)).sum(axis=(1, 2)) / (cam.sum(axis=(1, 2)) + 1e-6)
+    assert float(got["loss"]) == pytest.approx(ce + 0.5 * share.mean(), rel=1e-4)
+    # Training through the wrapper changes the wrapped network's own weights.
+    before = [w.copy() for w in net.get_weights()]
+    train_model(wrapper, x, packed, epochs=1, batch_size=6)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, net.get_weights(), strict=True))

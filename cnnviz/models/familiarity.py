@@ -395,8 +395,8 @@ def load_stats(path: Path) -> FamiliarityStats:
     with np.load(path, allow_pickle=False) as z:
         if not {"layers", "confidence_quantiles", "use_doubt"} <= set(z.files):
             raise FamiliarityUnavailable(
-                f"Expected multi-layer familiarity statistics with the softmax doubt in "
-                f"{Path(path).name}. Received "
+                f"Expected familiarity statistics in the current format (per layer, with "
+                f"the softmax doubt's quantiles) in {Path(path).name}. Received "
                 f"an older format (keys {sorted(z.files)}). Recompute them with "
                 "python -m cnnviz.train NAME --calibrate-only"
             )

@@ -15,11 +15,13 @@ themselves. A job stopped while waiting gives up its place at once.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,30 @@ OPTIMIZERS: dict[str, type] = {
     "rmsprop": keras.optimizers.RMSprop,
     "sgd": keras.optimizers.SGD,
 }
+
+
+@contextlib.contextmanager
+def held_slots(stopped: Callable[[], bool]) -> Iterator[bool]:
+    """Hold a training slot, then one of the server's heavy-work slots, for the `with` body.
+
+    Yields True once both are held (released when the body ends), or False, holding
+    nothing, when `stopped()` turns true while waiting: a student who presses Stop leaves
+    the queue at once. The Train and Transfer pages' jobs both queue through here.
+    """
+    while not TRAINING_SLOTS.acquire(timeout=0.2):
+        if stopped():
+            yield False
+            return
+    try:
+        if not slots.acquire(cancelled=stopped):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            slots.release()
+    finally:
+        TRAINING_SLOTS.release()
 
 
 def build_preset(
@@ -364,14 +390,9 @@ class TrainingJob:
     def _run(self) -> None:
         try:
             # Wait for a free training slot, then for one of the server's heavy-work slots
-            # (shared with Grad-CAM and feature visualisation), but leave the queue at once
-            # when the student presses Stop.
-            while not TRAINING_SLOTS.acquire(timeout=0.2):
-                if self._stop.is_set():
-                    self._set(status="stopped")
-                    return
-            try:
-                if not slots.acquire(cancelled=self._stop.is_set):
+            # (shared with Grad-CAM and feature visualisation); Stop leaves the queue.
+            with held_slots(self._stop.is_set) as held:
+                if not held:
                     self._set(status="stopped")
                     return
                 with _BUSY_LOCK:
@@ -382,9 +403,6 @@ class TrainingJob:
                 finally:
                     with _BUSY_LOCK:
                         _BUSY[0] -= 1
-                    slots.release()
-            finally:
-                TRAINING_SLOTS.release()
         except Exception as err:  # noqa: BLE001 - shown on the page, never a traceback
             self._set(status="error", error=f"{type(err).__name__}: {err}", t_end=time.monotonic())
 

@@ -23,7 +23,7 @@ import numpy as np
 import streamlit as st
 
 from cnnviz import images, imageset, models, transfer
-from cnnviz.ui import slots, training
+from cnnviz.ui import training
 
 __all__ = [
     "P",
@@ -122,23 +122,13 @@ class TransferJob:
 
     def _run(self) -> None:
         try:
-            # The Train page's server-wide caps: a free training slot, then a heavy-work slot;
-            # Stop while waiting leaves the queue at once.
-            while not training.TRAINING_SLOTS.acquire(timeout=0.2):
-                if self._stop.is_set():
+            # The Train page's server-wide caps; Stop while waiting leaves the queue at once.
+            with training.held_slots(self._stop.is_set) as held:
+                if not held:
                     self._set(status="stopped")
                     return
-            try:
-                if not slots.acquire(cancelled=self._stop.is_set):
-                    self._set(status="stopped")
-                    return
-                try:
-                    self._set(status="running")
-                    result = self._work(self._progress, self._poll_stop)
-                finally:
-                    slots.release()
-            finally:
-                training.TRAINING_SLOTS.release()
+                self._set(status="running")
+                result = self._work(self._progress, self._poll_stop)
             status = "stopped" if self._stop.is_set() else "done"
             self._set(result=result, status=status, fraction=1.0)
         except ValueError as err:
