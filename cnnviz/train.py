@@ -137,7 +137,7 @@ class ModelSpec:
     # are held out of training to measure accuracy on real handwriting.
     real_copies: int = 0
     real_heldout_per_class: int = 100
-    # Shapes only: weight of the "evidence on the object" term (`_EvidenceOnObject`); 0: plain
+    # Shapes only: weight of the "evidence on the object" term (`_evidence_on_object`); 0: plain
     # cross-entropy.
     evidence_penalty: float = 0.0
     # Anneal Adam's step size along a cosine to 5 % by the last step (settles the last epoch).
@@ -336,7 +336,7 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
         x, y, *masks = gen(n_train, seed=seed)
         vx, vy, *vmasks = gen(spec.n_validation, seed=seed + 1)
         if spec.evidence_penalty:
-            # The object masks ride along with the labels (see `_EvidenceOnObject`).
+            # The object masks ride along with the labels (see `_evidence_on_object`).
             y, vy = _pack_masks(y, masks[0]), _pack_masks(vy, vmasks[0])
         hx, hy = gen(spec.n_heldout, seed=heldout_seed)[:2]
         source = f"cnnviz.datasets.{spec.generator}"

@@ -51,7 +51,7 @@ linked = params.bind(LINK, prefix=P)
 if take_dataset_link(P):
     st.session_state[f"{P}.source"] = "picker"  # a picture from the Neurons map: show it
 # Defaults set here, not in the widgets: a value from the link is then never set twice.
-st.session_state.setdefault(f"{P}.seed", 30)  # a clear triangle; the map lights its corners
+st.session_state.setdefault(f"{P}.seed", 184)  # a clear triangle; the map lights its corners
 st.session_state.setdefault(f"{P}.alpha", 0.45)
 # Work bigger than this many input values (a 128×128 colour image) waits for a button click.
 CHEAP_INPUT = 128 * 128 * 3
