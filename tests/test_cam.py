@@ -538,3 +538,24 @@ def test_full_randomization_is_at_chance_and_shared_model_untouched(name):
     random_acc = (np.asarray(random_copy(x, training=False)).argmax(axis=1) == labels).mean()
     assert trained > 0.9
     assert abs(random_acc - 1 / classes) <= 0.10, random_acc
+
+
+def test_pointing_game_measures_the_peaks_distance_to_the_object():
+    mask = np.zeros((64, 64), bool)
+    mask[20:30, 20:30] = True
+    heat = np.zeros((64, 64))
+    heat[25, 25] = 1.0  # on the object
+    assert cam.pointing(heat, mask) == (True, 0.0)
+    heat[:] = 0
+    heat[25, 33] = 1.0  # 4 columns right of the last object column (29): within 15·64/224
+    hit, distance = cam.pointing(heat, mask)
+    assert hit and distance == pytest.approx(4.0)
+    heat[:] = 0
+    heat[34, 34] = 1.0  # 5 px down and 5 px right of the corner (29, 29): sqrt(50) away
+    hit, distance = cam.pointing(heat, mask)
+    assert not hit and distance == pytest.approx(np.sqrt(50))
+    assert cam.pointing_tolerance(224) == 15 and cam.pointing_tolerance(64) == pytest.approx(
+        15 * 64 / 224
+    )
+    with pytest.raises(cam.CamError, match="non-empty"):
+        cam.pointing(heat, np.zeros((64, 64), bool))

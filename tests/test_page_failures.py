@@ -114,6 +114,10 @@ def test_two_shapes_view_explains_both_classes(at):
     captions = " ".join(_captions(at))
     for lab in labels[0]:
         assert f"Grad-CAM for {datasets.SHAPE_CLASSES[int(lab)]} (p = " in captions
+    # The first scene a class sees: each class's map peaks on (or within the pointing game's
+    # 4 px of) its own shape, and the captions say so.
+    notes = " ".join(c.value for c in at.caption)
+    assert notes.count("Brightest point") == 2 and "looks elsewhere" not in notes
 
 
 def test_digits_model_works_and_scenes_say_why_not():

@@ -44,7 +44,7 @@ from cnnviz.cam.base import (
     clear_cache,
 )
 from cnnviz.cam.explain import METHODS, MethodInfo, compute, grad_cam, method_info
-from cnnviz.cam.faithfulness import Faithfulness, deletion_insertion
+from cnnviz.cam.faithfulness import Faithfulness, deletion_insertion, pointing, pointing_tolerance
 from cnnviz.cam.family import (
     EigenCAM,
     GradCAM,
@@ -95,5 +95,7 @@ __all__ = [
     "randomized_copy",
     "Faithfulness",
     "deletion_insertion",
+    "pointing",
+    "pointing_tolerance",
     "clear_cache",
 ]

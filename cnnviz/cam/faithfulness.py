@@ -1,7 +1,8 @@
-"""Faithfulness: deletion and insertion curves (RISE, Petsiuk et al. 2018).
+"""Faithfulness: deletion and insertion curves (RISE, Petsiuk et al. 2018), and the pointing game.
 
 `deletion_insertion` measures how fast the class probability falls when the "important" pixels
-are removed (and rises when they are inserted), against random maps.
+are removed (and rises when they are inserted), against random maps. `pointing` asks whether a
+map's brightest point lies on the object (Zhang et al. 2016).
 """
 
 from __future__ import annotations
@@ -18,7 +19,34 @@ from scipy import ndimage
 from cnnviz.cam.base import CamError, Explainer, Progress, get_explainer
 from cnnviz.cam.explain import explain, prepare
 
-__all__ = ["Faithfulness", "deletion_insertion"]
+__all__ = ["Faithfulness", "deletion_insertion", "pointing", "pointing_tolerance"]
+
+
+def pointing_tolerance(side: int) -> float:
+    """The pointing game's tolerance for a side×side map: 15 px at 224×224 (Zhang et al. 2016)."""
+    return 15.0 * side / 224.0
+
+
+def pointing(heatmap: np.ndarray, mask: np.ndarray) -> tuple[bool, float]:
+    """(hit, distance): does the map's brightest point lie within the tolerance of the object?
+
+    distance is in pixels from the peak to the nearest object pixel (0 on the object), by
+    scipy's exact Euclidean distance transform; hit is distance <= `pointing_tolerance` of the
+    map's longer side (Zhang et al., "Top-down Neural Attention by Excitation Backprop", 2016).
+
+    Raises:
+        CamError: the map and the mask differ in shape, or the mask is empty.
+    """
+    heat = np.asarray(heatmap)
+    obj = np.asarray(mask, bool)
+    if heat.shape != obj.shape or heat.ndim != 2 or not obj.any():
+        raise CamError(
+            f"Expected a 2-D map and a non-empty object mask of the same shape. Received map "
+            f"{heat.shape} and mask {obj.shape} with {int(obj.sum())} object pixels."
+        )
+    peak = np.unravel_index(np.argmax(heat), heat.shape)
+    distance = float(ndimage.distance_transform_edt(~obj)[peak])
+    return distance <= pointing_tolerance(max(heat.shape)), distance
 
 
 @dataclass(frozen=True)
