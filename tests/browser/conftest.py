@@ -189,14 +189,19 @@ def wait_idle(page, timeout_ms: int = 180_000) -> None:
     )
 
 
+# A fast rerun can switch the state to "running" and back within one task, before the
+# observer's callback runs: so look at each record's old value too, not only the current one.
 _WATCH = """() => {
   const app = document.querySelector('[data-testid=stApp]');
+  const attr = 'data-test-script-state';
   window.__sawRun = false;
   if (!window.__runWatch) {
-    window.__runWatch = new MutationObserver(() => {
-      if (app.getAttribute('data-test-script-state') === 'running') window.__sawRun = true;
+    window.__runWatch = new MutationObserver((records) => {
+      for (const r of records) {
+        if (r.oldValue === 'running' || app.getAttribute(attr) === 'running') window.__sawRun = true;
+      }
     });
-    window.__runWatch.observe(app, {attributes: true});
+    window.__runWatch.observe(app, {attributes: true, attributeFilter: [attr], attributeOldValue: true});
   }
 }"""
 
