@@ -105,14 +105,20 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+# Sets window.__sawRun once a script rerun has started (the browser tests use it too). A fast
+# rerun can switch the state to "running" and back within one task, before the observer's
+# callback runs: so look at each record's old value too, not only the current one.
 WATCH = """() => {
   const app = document.querySelector('[data-testid=stApp]');
+  const attr = 'data-test-script-state';
   window.__sawRun = false;
   if (!window.__runWatch) {
-    window.__runWatch = new MutationObserver(() => {
-      if (app.getAttribute('data-test-script-state') === 'running') window.__sawRun = true;
+    window.__runWatch = new MutationObserver((records) => {
+      for (const r of records) {
+        if (r.oldValue === 'running' || app.getAttribute(attr) === 'running') window.__sawRun = true;
+      }
     });
-    window.__runWatch.observe(app, {attributes: true});
+    window.__runWatch.observe(app, {attributes: true, attributeFilter: [attr], attributeOldValue: true});
   }
 }"""
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.load import WATCH  # the one rerun watcher, shared with the load benchmarks
 from tests.browser.gate import browser_gate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,27 +190,10 @@ def wait_idle(page, timeout_ms: int = 180_000) -> None:
     )
 
 
-# A fast rerun can switch the state to "running" and back within one task, before the
-# observer's callback runs: so look at each record's old value too, not only the current one.
-_WATCH = """() => {
-  const app = document.querySelector('[data-testid=stApp]');
-  const attr = 'data-test-script-state';
-  window.__sawRun = false;
-  if (!window.__runWatch) {
-    window.__runWatch = new MutationObserver((records) => {
-      for (const r of records) {
-        if (r.oldValue === 'running' || app.getAttribute(attr) === 'running') window.__sawRun = true;
-      }
-    });
-    window.__runWatch.observe(app, {attributes: true, attributeFilter: [attr], attributeOldValue: true});
-  }
-}"""
-
-
 def after_rerun(page, action, timeout_ms: int = 180_000) -> None:
     """Do `action()` and wait for the script rerun it causes to start and then finish (on a
     busy server the rerun can start well after the click)."""
-    page.evaluate(_WATCH)
+    page.evaluate(WATCH)
     action()
     page.wait_for_function("() => window.__sawRun === true", timeout=timeout_ms)
     wait_idle(page, timeout_ms)
