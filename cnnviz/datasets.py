@@ -1240,7 +1240,7 @@ def scenes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nda
 
 
 # The `shapes` styles a scene's objects come from. A pen outline's mask holds the paper it
-#: encloses, so pasting it would carry a patch of another picture's background along.
+# encloses, so pasting it would carry a patch of another picture's background along.
 _SCENE_STYLES = ("filled", "doodle", "outlined_fill")
 
 

@@ -350,7 +350,7 @@ with scene_tab:
         with st.status("Grad-CAM for each shape…") as status:
             for col, lab, mask in zip(cols[1:], labels, masks, strict=True):
                 heat = gradcam(img, int(lab))
-                # The pointing game (Zhang et al. 2016): within 15 px at 224², 4 px here.
+                # The pointing game (Zhang et al. 2016): within 15 px at 224² of the object.
                 on, distance = cam.pointing(heat, mask)
                 name = classes[int(lab)]
                 col.caption(
@@ -358,7 +358,8 @@ with scene_tab:
                     if distance == 0
                     else f"Brightest point {distance:.0f} px from the {name}: "
                     + (
-                        "close enough for the pointing game (4 px)."
+                        "close enough for the pointing game "
+                        f"({cam.pointing_tolerance(max(mask.shape)):.0f} px)."
                         if on
                         else "the map for this class looks elsewhere."
                     )
