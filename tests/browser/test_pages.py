@@ -95,8 +95,8 @@ def choose(page, key: str, option: str) -> None:
     after_rerun(page, page.get_by_role("option", name=option, exact=False).first.click)
 
 
-def click(page, key: str) -> None:
-    after_rerun(page, by_key(page, key).locator("button").first.click)
+def click(page, key: str, *, shows: str | None = None) -> None:
+    after_rerun(page, by_key(page, key).locator("button").first.click, shows=shows)
 
 
 def plot_data(page, key: str) -> str:
@@ -120,7 +120,8 @@ def changed(page, key: str, before: str, timeout_s: float = 30.0) -> bool:
 def test_steps(open_page, photo):
     page, watch = open_page("steps")
     before = plot_data(page, "steps.fig_output")
-    click(page, "steps.next")
+    # Next reruns only the stepper fragment, fast enough to slip past the rerun watcher.
+    click(page, "steps.next", shows="Step 2: output at row 0, column 1")
     assert page.get_by_text("Step 2: output at row 0, column 1").count()
     assert changed(page, "steps.fig_output", before), "Next did not fill in the next output"
     move_slider(page, "steps.stride")
