@@ -24,7 +24,7 @@ from skimage import draw, filters, transform
 
 from cnnviz.datasets import SHAPE_CLASSES, DatasetError
 
-__all__ = ["drawn_shapes", "photo_crops", "PHOTO_SAMPLES"]
+__all__ = ["drawn_shapes", "drawn_scenes", "photo_crops", "PHOTO_SAMPLES"]
 
 #: scikit-image's bundled photos that `photo_crops` cuts from (no drawings, text or silhouettes).
 PHOTO_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "camera", "coins")
@@ -146,6 +146,72 @@ def drawn_shapes(n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return images, labels, masks
 
 
+def drawn_scenes(n: int, *, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`n` sheets with two different hand-drawn shapes each: for evaluation only.
+
+    Drawn like `drawn_shapes` (same pens, papers and photograph), two shapes of different
+    classes side by side on one sheet, each 24-44 % of the side across and at least 4 % of
+    the side apart. This is the Grad-CAM paper's "cat and dog" picture as a class draws it;
+    it checks that each class's map lights its own object (issue 16's pointing game).
+
+    Args:
+        n: number of pictures (at most 20,000).
+        seed: seed; the same seed gives the same arrays.
+
+    Returns:
+        images: (n, 64, 64, 3) uint8 RGB.
+        labels: (n, 2) int64 indices into `cnnviz.datasets.SHAPE_CLASSES`, two different
+            classes per row.
+        masks: (n, 2, 64, 64) bool, each object (enclosed region plus ink), in label order.
+
+    Raises:
+        DatasetError: n out of range.
+    """
+    n = _check_n(n)
+    rng = np.random.default_rng([seed, 0x5CE7E])
+    k = len(SHAPE_CLASSES)
+    labels = np.empty((n, 2), np.int64)
+    images = np.empty((n, 64, 64, 3), np.uint8)
+    masks = np.empty((n, 2, 64, 64), bool)
+    for i in range(n):
+        a = int(rng.integers(k))
+        labels[i] = a, (a + int(rng.integers(1, k))) % k
+        images[i], masks[i] = _two(labels[i], rng)
+    return images, labels, masks
+
+
+class _NoRoom(Exception):
+    pass
+
+
+def _apart(rng: np.random.Generator, gap: float):
+    """A `place` for `_draw` whose drawings' circles keep `gap` apart (rejection sampling)."""
+    s = _SHEET
+    placed: list[tuple[np.ndarray, float]] = []
+
+    def place(low: float, radius: float) -> np.ndarray:
+        for _ in range(200):
+            c = rng.uniform(low, max(low, s - low), 2)
+            if all(np.hypot(*(c - q)) >= radius + r + gap for q, r in placed):
+                placed.append((c, radius))
+                return c
+        raise _NoRoom
+
+    return place
+
+
+def _two(pair: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    while True:
+        sheet, light = _paper(rng)
+        apart = _apart(rng, 0.04 * _SHEET)
+        try:
+            out, first = _draw(sheet, SHAPE_CLASSES[pair[0]], rng, light, (0.12, 0.22), apart)
+            out, second = _draw(out, SHAPE_CLASSES[pair[1]], rng, light, (0.12, 0.22), apart)
+        except _NoRoom:
+            continue
+        return _photograph(out, [first, second], rng)
+
+
 def _paper(rng: np.random.Generator) -> tuple[np.ndarray, bool]:
     """A (S, S, 3) float sheet in 0..1 and whether it is light (dark boards get chalk)."""
     s = _SHEET
@@ -181,9 +247,23 @@ def _paper(rng: np.random.Generator) -> tuple[np.ndarray, bool]:
 def _one(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     s = _SHEET
     sheet, light = _paper(rng)
+
+    def anywhere(low: float, radius: float) -> np.ndarray:
+        return rng.uniform(low, max(low, s - low), 2)  # equal when the object fills the sheet
+
+    # A size: half-width 15-42 % of the sheet.
+    out, obj = _draw(sheet, name, rng, light, (0.15, 0.42), anywhere)
+    return _photograph(out, [obj], rng)
+
+
+def _draw(sheet, name, rng, light, half_range, place):
+    """Draw one `name` on `sheet` (a copy is returned) and its (S, S) coverage: enclosed
+    region plus ink. `place(low, radius)` picks the centre, given the least distance from the
+    edges and the radius of the circle around the drawing."""
+    s = _SHEET
     strokes, encloses = _outline(name, rng)
-    # Place: a size (half-width 15-42 % of the sheet), an angle (mostly upright), a centre.
-    half = rng.uniform(0.15, 0.42) * s
+    # Place: a size, an angle (mostly upright), a centre.
+    half = rng.uniform(*half_range) * s
     angle = rng.normal(0, 0.2) if rng.random() < 0.65 else rng.uniform(-np.pi, np.pi)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     amount = rng.uniform(0.3, 1.0)
@@ -201,7 +281,7 @@ def _one(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     margin = pen_r + 4
     scale = min(half, (s / 2 - margin) / ext)
     low = scale * ext + margin
-    centre = rng.uniform(low, max(low, s - low), 2)  # equal when the object fills the sheet
+    centre = place(low, scale * ext + pen_r)
     px = [p * scale + centre for p in paths]
     # Style: pen outline (55 %), coloured-in doodle (25 %), outline + colouring (20 %).
     style = rng.choice(3, p=[0.55, 0.25, 0.2])
@@ -237,12 +317,18 @@ def _one(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
             pen = crayon * 0.7
     if style != 1 or not encloses or rng.random() < 0.6:
         out += (pen - out) * (filters.gaussian(ink, 0.7) * rng.uniform(0.8, 1.0))[..., None]
-    # Photograph: slight perspective tilt, uneven light, blur, noise; then shrink to 64×64.
+    return out, np.maximum(region, ink)
+
+
+def _photograph(out, objs, rng):
+    """Photograph a drawn sheet (a slight perspective tilt, uneven light, blur, noise) and
+    shrink it to 64×64; the objects' coverages follow the tilt and become 64×64 masks."""
+    s = _SHEET
     src = np.array([[0, 0], [s, 0], [s, s], [0, s]], float)
     dst = src + rng.uniform(-8, 8, (4, 2))
     tf = transform.ProjectiveTransform.from_estimate(src, dst)
     out = transform.warp(out, tf.inverse, mode="edge")
-    obj = transform.warp(np.maximum(region, ink), tf.inverse)
+    objs = [transform.warp(obj, tf.inverse) for obj in objs]
     yy, xx = np.mgrid[0:s, 0:s] / s
     cx, cy = rng.uniform(-0.3, 1.3, 2)
     lightf = 1 - rng.uniform(0, 0.35) * np.hypot(xx - cx, yy - cy) / 1.5
@@ -250,9 +336,12 @@ def _one(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     out = filters.gaussian(out, rng.uniform(0.5, 3.0), channel_axis=-1)
     out += rng.normal(0, rng.uniform(0, 0.03), out.shape)
     small = transform.resize(out, (64, 64), anti_aliasing=True)
-    mask = transform.resize(obj, (64, 64), anti_aliasing=True) >= 0.5
-    mask = ndimage.binary_fill_holes(mask)
-    return (np.clip(small, 0, 1) * 255).round().astype(np.uint8), mask
+    masks = [
+        ndimage.binary_fill_holes(transform.resize(obj, (64, 64), anti_aliasing=True) >= 0.5)
+        for obj in objs
+    ]
+    image = (np.clip(small, 0, 1) * 255).round().astype(np.uint8)
+    return (image, masks[0]) if len(masks) == 1 else (image, np.stack(masks))
 
 
 def photo_crops(n: int, *, seed: int, size: int = 64, textures: float = 0.25) -> np.ndarray:
