@@ -16,6 +16,12 @@ use_app_router()
 P = "failures"
 # The clickable picture is shown this many times larger (a 64×64 picture is tiny on screen).
 ZOOM = 4
+# Where the two-shape picture comes from.
+SCENE_KINDS = {
+    "drawn": "Hand-drawn on paper",
+    "generated": "Generated (pasted shapes)",
+    "yours": "Your own picture",
+}
 
 st.title("When it fails")
 st.markdown(
@@ -157,16 +163,23 @@ def adversarial_lab(levels: int, method: str) -> None:
 
 
 # -- the picture -------------------------------------------------------------------------------
+picture = None
 with st.sidebar:
-    if family == "shapes":
+    own = family is None or st.toggle(
+        "Use your own picture",
+        key=f"{P}.own",
+        help="Draw, photograph or upload a picture instead of a generated one: every view on "
+        "this page then works on it (draw two shapes for the last tab).",
+    )
+    if own:
+        pass
+    elif family == "shapes":
         seed = st.number_input("Picture seed", 0, 10**6, 6, key=f"{P}.seed")
         picture, _label = cache.shape_picture(int(seed))
         st.caption("A fresh picture from `datasets.shapes` (a seed never used in training).")
     elif family == "digits":
         seed = st.number_input("Picture seed", 0, 10**6, 7, key=f"{P}.seed")
         picture = datasets.digits(1, seed=int(seed))[0][0]
-    else:
-        picture = None
 if picture is None:
     raw, _name = image_picker(P)
     picture = images.resize(raw, (h, w))
@@ -334,36 +347,61 @@ with scene_tab:
     st.subheader("Two shapes in one picture")
     st.markdown(
         "The Grad-CAM paper's famous figure: one picture with a cat and a dog; Grad-CAM for "
-        "*cat* lights the cat, for *dog* the dog. Our network only ever saw one shape per "
-        "picture. Does its Grad-CAM still tell the two apart?"
+        "*cat* lights the cat, for *dog* the dog. Our shapes network was trained mostly on one "
+        "shape per picture; in its few two-shape pictures it was told only that each class's "
+        "evidence must lie on that class's own shape. Does its Grad-CAM tell the two apart "
+        "on pictures it never saw, and on yours?"
     )
     if family != "shapes":
         st.info("Choose the **shapes** model in the sidebar: the scenes are made of its shapes.")
     else:
-        scene_seed = st.number_input("Scene seed", 0, 10**6, 3, key=f"{P}.scene_seed")
-        img, labels, masks = cache.scene(int(scene_seed))
+        kind = st.radio(
+            "Scene",
+            list(SCENE_KINDS),
+            format_func=SCENE_KINDS.get,
+            horizontal=True,
+            key=f"{P}.scene_kind",
+        )
+        if kind == "yours":
+            img, masks = picture, None
+            if not own:
+                st.info(
+                    "Switch on **Use your own picture** in the sidebar and draw two shapes "
+                    "side by side (or photograph them). Showing the generated picture for now."
+                )
+        else:
+            scene_seed = st.number_input("Scene seed", 0, 10**6, 3, key=f"{P}.scene_seed")
+            img, labels, masks = cache.scene(int(scene_seed), hand_drawn=kind == "drawn")
         probs = predict(img)
+        if masks is None:
+            # No masks for a student's picture: the maps of its two most likely classes.
+            labels = np.argsort(probs)[::-1][:2]
         cols = st.columns(3)
         cols[0].image(big(img), caption="The scene")
         with cols[0]:
             download_image("Download the scene", img, "scene.png", key=f"{P}.dl_scene")
         with st.status("Grad-CAM for each shape…") as status:
-            for col, lab, mask in zip(cols[1:], labels, masks, strict=True):
+            for col, lab, mask in zip(
+                cols[1:], labels, [None, None] if masks is None else masks, strict=True
+            ):
                 heat = gradcam(img, int(lab))
-                # The pointing game (Zhang et al. 2016): within 15 px at 224² of the object.
-                on, distance = cam.pointing(heat, mask)
                 name = classes[int(lab)]
-                col.caption(
-                    f"Brightest point on the {name}."
-                    if distance == 0
-                    else f"Brightest point {distance:.0f} px from the {name}: "
-                    + (
-                        "close enough for the pointing game "
-                        f"({cam.pointing_tolerance(max(mask.shape)):.0f} px)."
-                        if on
-                        else "the map for this class looks elsewhere."
+                if mask is None:
+                    col.caption(f"Its {'first' if lab == labels[0] else 'second'} guess.")
+                else:
+                    # The pointing game (Zhang et al. 2016): within 15 px at 224² of the object.
+                    on, distance = cam.pointing(heat, mask)
+                    col.caption(
+                        f"Brightest point on the {name}."
+                        if distance == 0
+                        else f"Brightest point {distance:.0f} px from the {name}: "
+                        + (
+                            "close enough for the pointing game "
+                            f"({cam.pointing_tolerance(max(mask.shape)):.0f} px)."
+                            if on
+                            else "the map for this class looks elsewhere."
+                        )
                     )
-                )
                 over = images.overlay(img, heat)
                 col.image(
                     big(over),

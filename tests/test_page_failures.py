@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnnviz import adversarial, cam, datasets, models
+from cnnviz import adversarial, cam, datasets, evaldata, images, models
 from tests.apptest_util import assert_clean, page
 
 P = "failures"
@@ -109,8 +109,12 @@ def test_adversarial_lab_flips_and_moves_with_epsilon(at):
     assert _chart(at, "target_bars")
 
 
-def test_two_shapes_view_explains_both_classes(at):
-    _, labels, _ = datasets.scenes(1, seed=int(at.number_input(key=f"{P}.scene_seed").value))
+@pytest.mark.parametrize("kind", ["drawn", "generated"])
+def test_two_shapes_view_explains_both_classes(at, kind):
+    at.radio(key=f"{P}.scene_kind").set_value(kind).run()
+    assert_clean(at)
+    make = evaldata.drawn_scenes if kind == "drawn" else datasets.scenes
+    _, labels, _ = make(1, seed=int(at.number_input(key=f"{P}.scene_seed").value))
     captions = " ".join(_captions(at))
     for lab in labels[0]:
         assert f"Grad-CAM for {datasets.SHAPE_CLASSES[int(lab)]} (p = " in captions
@@ -118,6 +122,29 @@ def test_two_shapes_view_explains_both_classes(at):
     # 4 px of) its own shape, and the captions say so.
     notes = " ".join(c.value for c in at.caption)
     assert notes.count("Brightest point") == 2 and "looks elsewhere" not in notes
+
+
+def test_own_picture_drives_the_page_and_the_two_shapes_view():
+    at = _app()
+    at.radio(key=f"{P}.scene_kind").set_value("yours").run()
+    # Not yet switched on: the view says how, and shows the generated picture meanwhile.
+    assert any("Use your own picture" in i.value for i in at.info)
+    at.toggle(key=f"{P}.own").set_value(True).run()
+    assert_clean(at)
+    # The shared picker's sample (a photo) now drives every view; the two-shape view shows
+    # the maps of its two most likely classes.
+    shown, _ = images.downscale_for_display(images.sample_image("camera"), images.DISPLAY_MAX_SIDE)
+    picture = images.resize(shown, (64, 64))
+    p = models.predict("shapes", picture)[0]
+    first, second = np.argsort(p)[::-1][:2]
+    captions = " ".join(_captions(at))
+    for lab in (first, second):
+        assert f"Grad-CAM for {datasets.SHAPE_CLASSES[int(lab)]} (p = " in captions
+    notes = " ".join(c.value for c in at.caption)
+    assert "Its first guess." in notes and "Its second guess." in notes
+    top1 = int(p.argmax())
+    want = cam.occlusion_map("shapes", picture, class_index=top1)
+    np.testing.assert_allclose(_z(_chart(at, "occ_map")["data"][0]), want, atol=1e-6)
 
 
 def test_digits_model_works_and_scenes_say_why_not():

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import streamlit as st
 
-from cnnviz import adversarial, cam, datasets
+from cnnviz import adversarial, cam, datasets, evaldata
 from cnnviz.ui.cache import image_key, model_key
 
 __all__ = ["shape_picture", "scene", "occlusion", "randomization", "attack", "flip", "ProgressBar"]
@@ -59,9 +59,11 @@ def shape_picture(seed: int) -> tuple[np.ndarray, int]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def scene(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One `datasets.scenes` picture: (image, labels (2,), masks (2, H, W))."""
-    images, labels, masks = datasets.scenes(1, seed=seed)
+def scene(seed: int, *, hand_drawn: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One two-shape picture: (image, labels (2,), masks (2, H, W)), from `datasets.scenes`
+    or, hand-drawn, from `evaldata.drawn_scenes` (code the model never trained on)."""
+    make = evaldata.drawn_scenes if hand_drawn else datasets.scenes
+    images, labels, masks = make(1, seed=seed)
     return images[0], labels[0], masks[0]
 
 
