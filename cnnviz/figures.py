@@ -142,6 +142,24 @@ def image_figure(
     return style(fig, title=title, height=height)
 
 
+# plotly's height when a figure names none, and the smallest number size still readable.
+_DEFAULT_HEIGHT = 450
+_MIN_VALUE_FONT = 8
+
+
+def _value_font_size(text: np.ndarray | None, height: int | None) -> int:
+    """The size of the numbers written in a heat map's cells: 22 px on a projector, 14 px
+    otherwise, smaller when the longest number would not fit its cell (square cells, so the
+    cell's side is about the plot's height over the rows; a digit is about 0.6 em wide)."""
+    base = 22 if projector_mode() else 14
+    if text is None or text.size == 0:
+        return base
+    cell = (height or _DEFAULT_HEIGHT) * 0.85 / max(text.shape)
+    chars = max(len(t) for t in text.ravel())
+    fits = min(0.9 * cell / (0.6 * chars), 0.6 * cell)
+    return int(max(_MIN_VALUE_FONT, min(base, fits)))
+
+
 def heatmap(
     z: np.ndarray,
     *,
@@ -163,6 +181,7 @@ def heatmap(
     text = None
     if show_values:
         text = np.vectorize(lambda v: f"{v:.3g}")(z)
+    value_size = _value_font_size(text, height)
     ticks = z.shape[0] <= 32 and z.shape[1] <= 32
     trace = go.Heatmap(
         z=z,
@@ -172,7 +191,7 @@ def heatmap(
         zmax=zmax,
         text=text,
         texttemplate="%{text}" if show_values else None,
-        textfont=dict(size=22 if projector_mode() else 14),
+        textfont=dict(size=value_size),
         showscale=showscale,
         hovertemplate="row=%{y}, col=%{x}<br>value=%{z:.4g}<extra></extra>",
     )

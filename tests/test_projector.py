@@ -89,3 +89,19 @@ def test_projector_mode_is_per_session_thread(projector):
     assert not seen["template"].data.heatmap or (
         seen["template"].data.heatmap[0].colorbar.len is None
     )
+
+
+def test_cell_numbers_fit_their_cells(projector):
+    # A 3×3 kernel keeps the projector's 22 px numbers; a 12×12 confusion matrix at 420 px
+    # (cells about 30 px) gets numbers whose width, about 0.6 em a character, fits a cell.
+    kernel = figures.heatmap(np.arange(9.0).reshape(3, 3), show_values=True, height=360)
+    assert kernel.data[0].textfont.size == 22
+    rng = np.random.default_rng(0)
+    matrix = figures.heatmap(rng.random((12, 12)).round(2), show_values=True, height=420)
+    size = matrix.data[0].textfont.size
+    longest = max(len(t) for t in np.asarray(matrix.data[0].text).ravel())
+    cell = 420 * 0.85 / 12
+    assert 8 <= size < 22 and 0.6 * size * longest <= cell
+    # Off the projector, small numbers stay 14 px where they fit.
+    figures.set_projector_mode(False)
+    assert figures.heatmap(np.eye(3), show_values=True).data[0].textfont.size == 14
