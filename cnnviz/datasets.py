@@ -1244,7 +1244,19 @@ def scenes(n: int, *, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nda
 _SCENE_STYLES = ("filled", "doodle", "outlined_fill")
 
 
-def _scenes_from_pool(rng, pool, pool_labels, pool_masks, n):
+def _training_scenes(n: int, *, seed: int, size: int = 64):
+    """Two-object scenes for training (`cnnviz.train`): like `scenes`, but from every style.
+
+    A pen outline is pasted as what a pen leaves on the page: only the donor's pixels that
+    differ from the paper around it (more than 25 levels in some channel), so its inside
+    stays the base picture's background while its mask is still the whole shape.
+    """
+    rng = np.random.default_rng([seed, 0x5CE4E])
+    pool, pool_labels, pool_masks = shapes(6 * n + 32, seed=int(rng.integers(2**31)), size=size)
+    return _scenes_from_pool(rng, pool, pool_labels, pool_masks, n, ink_only=True)
+
+
+def _scenes_from_pool(rng, pool, pool_labels, pool_masks, n, *, ink_only=False):
     size = pool.shape[1]
     extent = np.maximum(pool_masks.any(axis=1).sum(axis=1), pool_masks.any(axis=2).sum(axis=1))
     small = np.flatnonzero(
@@ -1261,14 +1273,14 @@ def _scenes_from_pool(rng, pool, pool_labels, pool_masks, n):
     for k, b in enumerate(small):
         if done == n:
             break
-        scene = _paste_second(rng, pool, pool_labels, pool_masks, small, light, k, b)
+        scene = _paste_second(rng, pool, pool_labels, pool_masks, small, light, k, b, ink_only)
         if scene is not None:
             images[done], labels[done], masks[done] = scene
             done += 1
     return images[:done], labels[:done], masks[:done]
 
 
-def _paste_second(rng, pool, pool_labels, pool_masks, small, light, k, b):
+def _paste_second(rng, pool, pool_labels, pool_masks, small, light, k, b, ink_only=False):
     """(image, labels, masks) of one scene on pool picture b, or None when nothing fits."""
     size = pool.shape[1]
     base_mask = pool_masks[b]
@@ -1280,6 +1292,12 @@ def _paste_second(rng, pool, pool_labels, pool_masks, small, light, k, b):
         r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
         crop_mask = pool_masks[d, r0:r1, c0:c1]
         crop = pool[d, r0:r1, c0:c1]
+        paste = crop_mask
+        if ink_only:
+            ring = ndimage.binary_dilation(pool_masks[d], iterations=3) & ~pool_masks[d]
+            paper = np.median(pool[d][ring], axis=0)
+            ink = np.abs(crop.astype(np.int16) - paper).max(axis=-1) > 25
+            paste = crop_mask & ink
         h, w = crop_mask.shape
         smaller = min(int(crop_mask.sum()), int(base_mask.sum()))
         for _ in range(40):
@@ -1290,7 +1308,7 @@ def _paste_second(rng, pool, pool_labels, pool_masks, small, light, k, b):
             if (placed & base_mask).sum() > _SCENE_MAX_OVERLAP * smaller:
                 continue
             image = pool[b].copy()
-            image[top : top + h, left : left + w][crop_mask] = crop[crop_mask]
+            image[top : top + h, left : left + w][paste] = crop[paste]
             scene_masks = np.stack([base_mask & ~placed, placed])
             return image, np.array([pool_labels[b], pool_labels[d]]), scene_masks
     return None

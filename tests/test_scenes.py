@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from cnnviz import cam, datasets
+from cnnviz import cam, datasets, evaldata
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,7 @@ def _pointing_hits(scenes):
     for image, lab, mk in zip(images, labels, masks, strict=True):
         for j in range(2):
             heat = cam.compute("gradcam", "shapes", image, class_index=int(lab[j])).heatmap
-            peak = np.unravel_index(np.argmax(heat), heat.shape)
-            hits.append(ndimage.distance_transform_edt(~mk[j])[peak] <= 4)
+            hits.append(cam.pointing(heat, mk[j])[0])
     return np.array(hits)
 
 
@@ -51,20 +50,24 @@ def pointing_hits(scenes):
 
 
 def test_gradcam_points_at_each_present_class(pointing_hits):
-    # The pointing game (4 px at 64², as 15 px at 224²). The shipped shapes model (36,000 × 8,
-    # evidence kept on the object): 0.979 on these 24 scenes (48 maps), 0.930 on 200 scenes
-    # (seed 123); without the evidence term 0.917 and 0.902; the 24,000 × 7 model 0.708 and
-    # 0.835. Issue 16's bar is 0.95 on 200 (strict xfail below); this guards today's level.
-    assert pointing_hits.mean() >= 0.85
+    # The pointing game (15 px at 224², 4.3 px at 64²) on a few scenes: a quick guard.
+    assert pointing_hits.mean() >= 0.9
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16's bar: >= 95% of class maps on their object; 0.93 on 200 scenes today",
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: datasets.scenes(200, seed=123), id="generated"),
+        pytest.param(lambda: evaldata.drawn_scenes(200, seed=7), id="hand-drawn"),
+    ],
 )
-def test_gradcam_pointing_on_scenes_meets_issue_16_bar():
-    # On 200 scenes (400 maps), as the issue reports it: 24 are too few for a 95 % bar.
-    assert _pointing_hits(datasets.scenes(200, seed=123)).mean() >= 0.95
+def test_gradcam_pointing_on_scenes_meets_issue_16_bar(make):
+    # Issue 16's bar, on 200 scenes (400 maps) of the training generator's kind and of the
+    # independent hand-drawn generator the model never trained on. The shipped model (trained
+    # with two-object scenes, each class's evidence asked to lie on its own shape): see
+    # `python benchmarks/gradcam.py --scenes`: 0.958 and 0.968 (0.980 on seed 21). Before the
+    # scenes: 0.945 and 0.960.
+    assert _pointing_hits(make()).mean() >= 0.95
 
 
 def test_scenes_bad_arguments():
@@ -72,3 +75,26 @@ def test_scenes_bad_arguments():
         datasets.scenes(-1)
     with pytest.raises(datasets.DatasetError):
         datasets.scenes(2, size=16)
+
+
+def test_drawn_scenes_hold_two_different_shapes_apart():
+    images, labels, masks = evaldata.drawn_scenes(12, seed=4)
+    assert images.shape == (12, 64, 64, 3) and images.dtype == np.uint8
+    assert labels.shape == (12, 2) and masks.shape == (12, 2, 64, 64) and masks.dtype == bool
+    assert (labels[:, 0] != labels[:, 1]).all() and labels.min() >= 0 and labels.max() < 8
+    np.testing.assert_array_equal(evaldata.drawn_scenes(12, seed=4)[0], images)
+    for a, b in masks:
+        # Each object 24-44 % of the sheet across (tilted by the photo), and the two apart.
+        assert a.sum() > 30 and b.sum() > 30
+        assert ndimage.distance_transform_edt(~a)[b].min() >= 1
+    with pytest.raises(datasets.DatasetError):
+        evaldata.drawn_scenes(-1, seed=0)
+
+
+def test_training_scenes_paste_what_the_pen_left():
+    images, labels, masks = datasets._training_scenes(16, seed=2)
+    assert images.shape == (16, 64, 64, 3) and labels.shape == (16, 2)
+    assert (labels[:, 0] != labels[:, 1]).all()
+    for a, b in masks:
+        assert a.sum() > 0 and b.sum() > 30 and not (a & b).any()
+    np.testing.assert_array_equal(datasets._training_scenes(16, seed=2)[0], images)

@@ -276,8 +276,10 @@ def test_masks_are_packed_as_cells_near_the_object():
     masks[0, 30:34, 30:34] = True  # pixels 30-33: cells 7 and 8 in each direction
     masks[1, 0, 63] = True  # one pixel in the top right corner cell (0, 15)
     packed = _pack_masks(np.array([3, 5]), masks)
-    assert packed.shape == (2, 1 + 256) and packed.dtype == np.float32
-    assert packed[:, 0].tolist() == [3.0, 5.0]
+    assert packed.shape == (2, 2 + 2 * 256) and packed.dtype == np.float32
+    # One object per picture: its label and cells are written twice.
+    assert packed[:, 0].tolist() == packed[:, 1].tolist() == [3.0, 5.0]
+    np.testing.assert_array_equal(packed[:, 2:258], packed[:, 258:])
     # Reference written with loops: a cell is on the object when a pixel of it, or of one of
     # its 8 neighbours, is.
     for i in range(2):
@@ -290,7 +292,20 @@ def test_masks_are_packed_as_cells_near_the_object():
         want = np.zeros((16, 16), bool)
         for r, c in zip(*np.nonzero(cells), strict=True):
             want[max(0, r - 1) : r + 2, max(0, c - 1) : c + 2] = True
-        np.testing.assert_array_equal(packed[i, 1:].reshape(16, 16), want)
+        np.testing.assert_array_equal(packed[i, 2:258].reshape(16, 16), want)
+
+
+def test_two_object_scenes_pack_each_label_with_its_own_object():
+    from cnnviz.train import _pack_masks
+
+    masks = np.zeros((1, 2, 64, 64), bool)
+    masks[0, 0, :8, :8] = True  # cells (0-1, 0-1), near: (0-2, 0-2)
+    masks[0, 1, 60:, 60:] = True  # cell (15, 15), near: (14-15, 14-15)
+    packed = _pack_masks(np.array([[2, 6]]), masks)
+    assert packed.shape == (1, 2 + 512) and packed[0, :2].tolist() == [2.0, 6.0]
+    first, second = packed[0, 2:258].reshape(16, 16), packed[0, 258:].reshape(16, 16)
+    assert first.sum() == 9 and first[:3, :3].all()
+    assert second.sum() == 4 and second[14:, 14:].all()
 
 
 def test_evidence_on_object_loss_is_cross_entropy_plus_the_off_object_share():
@@ -312,10 +327,42 @@ def test_evidence_on_object_loss_is_cross_entropy_plus_the_off_object_share():
     ce = -np.log(p[np.arange(6), y]).mean()
     w = np.asarray(net.layers[-1].kernel)[:, y].T  # (6, 64)
     cam = np.maximum(np.einsum("bhwk,bk->bhw", a, w), 0)
-    on = packed[:, 1:].reshape(6, 16, 16)
+    on = packed[:, 2:258].reshape(6, 16, 16)
     share = (cam * (1 - on)).sum(axis=(1, 2)) / (cam.sum(axis=(1, 2)) + 1e-6)
     assert float(got["loss"]) == pytest.approx(ce + 0.5 * share.mean(), rel=1e-4)
     # Training through the wrapper changes the wrapped network's own weights.
     before = [w.copy() for w in net.get_weights()]
     train_model(wrapper, x, packed, epochs=1, batch_size=6)
     assert any(not np.array_equal(a, b) for a, b in zip(before, net.get_weights(), strict=True))
+
+
+def test_evidence_loss_on_a_scene_is_soft_cross_entropy_plus_each_class_off_its_object():
+    import tensorflow as tf
+
+    from cnnviz.architectures import shapes_cnn
+    from cnnviz.train import _evidence_on_object, _pack_masks
+
+    keras.utils.set_random_seed(2)
+    net = shapes_cnn(classes=8, rescale=True)
+    x, y, masks = datasets.scenes(4, seed=3)
+    packed = _pack_masks(y, masks)
+    got = _evidence_on_object(net, "conv4", 0.5, 1e-3).test_step(
+        (tf.constant(x, tf.float32), tf.constant(packed))
+    )
+    # Reference: cross-entropy against ½–½ over the two classes, and for each class the share
+    # of its positive CAM off *its own* object (cells as in the packing test's reference).
+    a = np.asarray(keras.Model(net.inputs, net.get_layer("bn4").output)(x.astype(np.float32)))
+    p = np.asarray(net(x.astype(np.float32)))
+    rows = np.arange(4)
+    ce = -(0.5 * np.log(p[rows, y[:, 0]]) + 0.5 * np.log(p[rows, y[:, 1]])).mean()
+    kernel = np.asarray(net.layers[-1].kernel)
+    shares = []
+    for j in range(2):
+        cam = np.maximum(np.einsum("bhwk,kb->bhw", a, kernel[:, y[:, j]]), 0)
+        cells = masks[:, j].reshape(4, 16, 4, 16, 4).any(axis=(2, 4))
+        on = np.zeros_like(cells)
+        for b, r, c in zip(*np.nonzero(cells), strict=True):
+            on[b, max(0, r - 1) : r + 2, max(0, c - 1) : c + 2] = True
+        shares.append((cam * ~on).sum(axis=(1, 2)) / (cam.sum(axis=(1, 2)) + 1e-6))
+    want = ce + 0.5 * (0.5 * shares[0] + 0.5 * shares[1]).mean()
+    assert float(got["loss"]) == pytest.approx(want, rel=1e-4)
