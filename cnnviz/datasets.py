@@ -1252,7 +1252,7 @@ def _training_scenes(n: int, *, seed: int, size: int = 64):
     stays the base picture's background while its mask is still the whole shape.
     """
     rng = np.random.default_rng([seed, 0x5CE4E])
-    pool, pool_labels, pool_masks = shapes(6 * n + 32, seed=int(rng.integers(2**31)), size=size)
+    pool, pool_labels, pool_masks = shapes(3 * n + 32, seed=int(rng.integers(2**31)), size=size)
     return _scenes_from_pool(rng, pool, pool_labels, pool_masks, n, ink_only=True)
 
 

@@ -209,9 +209,9 @@ SPECS: dict[str, ModelSpec] = {
         evidence_penalty=0.5,
         # Two-object scenes, 15 % on top (5,400), with each class's evidence asked to lie on
         # its own object: issue 16's "cat and dog" maps. Each class's Grad-CAM on its own
-        # shape: generated scenes 0.945 -> 0.958, hand-drawn (evaldata) 0.960 -> 0.968 and
-        # 0.965 -> 0.980; held-out 98.4 %, hand-drawn single shapes 98.2 -> 98.8 %. 30 %
-        # scenes: 0.963 / 0.973 / 0.983, but held-out 98.3 % and hand-drawn shapes 97.9 %.
+        # shape: generated scenes 0.945 -> 0.965, hand-drawn (evaldata) 0.960 -> 0.960 and
+        # 0.965 -> 0.975; held-out 98.6 %, hand-drawn single shapes 98.1 %. 30 % scenes:
+        # 0.963 / 0.973 / 0.983, but held-out 98.3 % and hand-drawn shapes 97.9 %.
         scene_share=0.15,
     ),
 }
@@ -336,6 +336,24 @@ def train_model(
     return {k: [float(v) for v in values] for k, values in history.history.items()}
 
 
+def _generate(calls: list[tuple[Callable[..., Any], int, int]]) -> list[Any]:
+    """[fn(n, seed=seed) for fn, n, seed in calls], in two worker processes.
+
+    The generators are numpy and Pillow on one thread, so two processes use both cores (the
+    shapes data took 219 s of a 15-minute budget in one). Each call draws from its own seed,
+    so where it runs changes nothing. concurrent.futures with "spawn": this process has
+    TensorFlow loaded, which is not safe to fork.
+    """
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        # The largest call first, so the other worker takes the rest meanwhile.
+        futures = [pool.submit(fn, n, seed=seed) for fn, n, seed in calls]
+        return [f.result() for f in futures]
+
+
 def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str, Any]:
     """Train, validation and held-out arrays (images in 0..255 float32) plus their provenance."""
     from cnnviz import datasets
@@ -344,16 +362,30 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
         gen = getattr(datasets, spec.generator)
         classes = BUILTINS[spec.name].default_classes()
         heldout_seed = seed + HELDOUT_SEED_OFFSET
-        x, y, *masks = gen(n_train, seed=seed)
-        vx, vy, *vmasks = gen(spec.n_validation, seed=seed + 1)
+        n_scenes = int(round(spec.scene_share * n_train))
+        calls = [
+            (gen, n_train, seed),
+            (gen, spec.n_validation, seed + 1),
+            (gen, spec.n_heldout, heldout_seed),
+        ]
+        if spec.eval_generator is not None:
+            # The independent evaluation set does not depend on the model: drawn meanwhile.
+            from cnnviz import evaldata
+
+            make = getattr(evaldata, spec.eval_generator)
+            calls.append((make, spec.n_eval, seed + EVAL_SEED_OFFSET))
+        if n_scenes:
+            calls.append((datasets._training_scenes, n_scenes, seed + SCENE_SEED_OFFSET))
+        made = _generate(calls)
+        (x, y, *masks), (vx, vy, *vmasks), (hx, hy, *_) = made[:3]
+        evaluation = made[3] if spec.eval_generator is not None else None
+        scenes = made[-1:] if n_scenes else []
         if spec.evidence_penalty:
             # The object masks ride along with the labels (see `_evidence_on_object`).
             y, vy = _pack_masks(y, masks[0]), _pack_masks(vy, vmasks[0])
-        if spec.scene_share:
-            n_scenes = int(round(spec.scene_share * n_train))
-            sx, sy, smasks = datasets._training_scenes(n_scenes, seed=seed + SCENE_SEED_OFFSET)
+        if scenes:
+            sx, sy, smasks = scenes[0]
             x, y = np.concatenate([x, sx]), np.concatenate([y, _pack_masks(sy, smasks)])
-        hx, hy = gen(spec.n_heldout, seed=heldout_seed)[:2]
         source = f"cnnviz.datasets.{spec.generator}"
         info = {
             "generator": source,
@@ -380,7 +412,7 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
             x, y = np.concatenate([x, real["x"]]), np.concatenate([y, real["y"]])
             info["real"] = real["info"]
     else:
-        real = None
+        real = evaluation = None
         # Real data via keras.datasets: validation is the end of the training split, held-out
         # is the official test split. Raises DatasetUnavailable offline.
         ds = datasets.load_keras_dataset(data)
@@ -407,6 +439,7 @@ def _make_data(spec: ModelSpec, data: str, n_train: int, seed: int) -> dict[str,
         "info": info,
         "heldout": heldout,
         "real": real,
+        "eval": evaluation,
     }
 
 
@@ -632,7 +665,10 @@ def _train_builtin(
     if cap is not None:
         n_eval = cap * spec.batch_size
         spec = dataclasses.replace(
-            spec, n_validation=min(spec.n_validation, n_eval), n_heldout=min(spec.n_heldout, n_eval)
+            spec,
+            n_validation=min(spec.n_validation, n_eval),
+            n_heldout=min(spec.n_heldout, n_eval),
+            n_eval=min(spec.n_eval, n_eval),
         )
     d = _make_data(spec, data, n_train, seed)
     log(
@@ -678,11 +714,8 @@ def _train_builtin(
     accuracy = evaluate(model, d["hx"], d["hy"])
     log(f"trained in {seconds:.0f} s; held-out accuracy {accuracy:.4f} on {d['heldout']['data']}")
     independent = None
-    if spec.eval_generator is not None and data == "generated":
-        from cnnviz import evaldata
-
-        n_eval = spec.n_eval if cap is None else min(spec.n_eval, cap * spec.batch_size)
-        ex, ey = getattr(evaldata, spec.eval_generator)(n_eval, seed=seed + EVAL_SEED_OFFSET)[:2]
+    if d["eval"] is not None:
+        n_eval, (ex, ey, *_) = spec.n_eval, d["eval"]
         independent = {
             "data": f"cnnviz.evaldata.{spec.eval_generator}",
             "seed": seed + EVAL_SEED_OFFSET,
@@ -806,8 +839,7 @@ def calibrate_builtin(
         n_fit, n_cal = min(n_fit, cap * spec.batch_size), min(n_cal, cap * spec.batch_size)
     cal_seed = seed + CALIBRATION_SEED_OFFSET
     log(f"generating {n_fit} + {n_cal} {spec.generator} pictures (seeds {seed}, {cal_seed})")
-    fx, fy = gen(n_fit, seed=seed)[:2]
-    cx = gen(n_cal, seed=cal_seed)[0]
+    (fx, fy, *_), (cx, *_) = _generate([(gen, n_fit, seed), (gen, n_cal, cal_seed)])
     fit_data = [{"data": f"cnnviz.datasets.{spec.generator}", "seed": seed, "n": n_fit}]
     cal_data = [{"data": f"cnnviz.datasets.{spec.generator}", "seed": cal_seed, "n": n_cal}]
     # The preprocessing the pages apply to a user's image (the registry entry's), so that the

@@ -366,3 +366,14 @@ def test_evidence_loss_on_a_scene_is_soft_cross_entropy_plus_each_class_off_its_
         shares.append((cam * ~on).sum(axis=(1, 2)) / (cam.sum(axis=(1, 2)) + 1e-6))
     want = ce + 0.5 * (0.5 * shares[0] + 0.5 * shares[1]).mean()
     assert float(got["loss"]) == pytest.approx(want, rel=1e-4)
+
+
+def test_data_drawn_in_two_processes_is_the_same_as_drawn_here():
+    from cnnviz.train import _generate
+
+    got = _generate([(datasets.shapes, 6, 3), (datasets.digits, 5, 1), (datasets.scenes, 2, 4)])
+    want = [datasets.shapes(6, seed=3), datasets.digits(5, seed=1), datasets.scenes(2, seed=4)]
+    for g, w in zip(got, want, strict=True):
+        assert len(g) == len(w)
+        for a, b in zip(g, w, strict=True):
+            np.testing.assert_array_equal(a, b)
