@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnviz import adversarial, cam, datasets, evaldata, images, models
+from cnnviz.ui.model_input import model_input_image
 from tests.apptest_util import assert_clean, page
 
 P = "failures"
@@ -134,7 +135,7 @@ def test_own_picture_drives_the_page_and_the_two_shapes_view():
     # The shared picker's sample (a photo) now drives every view; the two-shape view shows
     # the maps of its two most likely classes.
     shown, _ = images.downscale_for_display(images.sample_image("camera"), images.DISPLAY_MAX_SIDE)
-    picture = images.resize(shown, (64, 64))
+    picture = model_input_image("shapes", shown)  # cropped to the content, at 64×64
     p = models.predict("shapes", picture)[0]
     first, second = np.argsort(p)[::-1][:2]
     captions = " ".join(_captions(at))
