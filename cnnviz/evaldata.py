@@ -253,7 +253,8 @@ def _one(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
     # A size: half-width 15-42 % of the sheet.
     out, obj = _draw(sheet, name, rng, light, (0.15, 0.42), anywhere)
-    return _photograph(out, [obj], rng)
+    image, masks = _photograph(out, [obj], rng)
+    return image, masks[0]
 
 
 def _draw(sheet, name, rng, light, half_range, place):
@@ -322,7 +323,7 @@ def _draw(sheet, name, rng, light, half_range, place):
 
 def _photograph(out, objs, rng):
     """Photograph a drawn sheet (a slight perspective tilt, uneven light, blur, noise) and
-    shrink it to 64×64; the objects' coverages follow the tilt and become 64×64 masks."""
+    shrink it to 64×64; the objects' coverages follow the tilt and become (k, 64, 64) masks."""
     s = _SHEET
     src = np.array([[0, 0], [s, 0], [s, s], [0, s]], float)
     dst = src + rng.uniform(-8, 8, (4, 2))
@@ -340,8 +341,7 @@ def _photograph(out, objs, rng):
         ndimage.binary_fill_holes(transform.resize(obj, (64, 64), anti_aliasing=True) >= 0.5)
         for obj in objs
     ]
-    image = (np.clip(small, 0, 1) * 255).round().astype(np.uint8)
-    return (image, masks[0]) if len(masks) == 1 else (image, np.stack(masks))
+    return (np.clip(small, 0, 1) * 255).round().astype(np.uint8), np.stack(masks)
 
 
 def photo_crops(n: int, *, seed: int, size: int = 64, textures: float = 0.25) -> np.ndarray:

@@ -133,7 +133,7 @@ def adversarial_lab(levels: int, method: str) -> None:
     st.markdown("**A targeted attack**: choose what the network should see.")
     t1, t2 = st.columns([2, 1])
     # "Make this circle a star" (or this star a circle): never the class it already is.
-    now = int(np.argmax(predict(picture)))
+    now = int(p0.argmax())
     wished = [classes.index(c) for c in ("star", "circle") if c in classes]
     default_target = next(
         (i for i in wished if i != now), next((i for i in range(len(classes)) if i != now), 0)
@@ -396,13 +396,17 @@ with scene_tab:
         with cols[0]:
             download_image("Download the scene", img, "scene.png", key=f"{P}.dl_scene")
         with st.status("Grad-CAM for each shape…") as status:
-            for col, lab, mask in zip(
-                cols[1:], labels, [None, None] if masks is None else masks, strict=True
+            for rank, col, lab, mask in zip(
+                ("first", "second"),
+                cols[1:],
+                labels,
+                [None, None] if masks is None else masks,
+                strict=True,
             ):
                 heat = gradcam(img, int(lab))
                 name = classes[int(lab)]
                 if mask is None:
-                    col.caption(f"Its {'first' if lab == labels[0] else 'second'} guess.")
+                    col.caption(f"Its {rank} guess.")
                 else:
                     # The pointing game (Zhang et al. 2016): within 15 px at 224² of the object.
                     on, distance = cam.pointing(heat, mask)
