@@ -42,12 +42,25 @@ def by_key(page, key: str):
     return page.locator(f".st-key-{key.replace('.', '-')}").first
 
 
-def move_slider(page, key: str, presses: int = 1) -> None:
-    """Focus the slider with this widget key and press the right arrow."""
+def move_slider(page, key: str, presses: int = 1, attempts: int = 3) -> None:
+    """Focus the slider with this widget key and press the right arrow `presses` times.
+
+    A page still redrawing after the last rerun can remount the slider and swallow the keys
+    (test_gradcam's overlay slider once stayed at its value in CI), so when the slider has not
+    moved within 5 s the presses are made again, on the slider as it is now.
+    """
     slider = by_key(page, key).locator("input[type=range]").first
-    slider.focus()
-    for _ in range(presses):
-        slider.press("ArrowRight")
+    before = slider.input_value()
+    for _ in range(attempts):
+        slider.focus()
+        for _ in range(presses):
+            slider.press("ArrowRight")
+        deadline = time.time() + 5
+        while time.time() < deadline and slider.input_value() == before:
+            page.wait_for_timeout(250)
+        if slider.input_value() != before:
+            break
+    assert slider.input_value() != before, f"the slider {key} did not move"
     wait_idle(page)
 
 
